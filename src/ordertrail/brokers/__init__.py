@@ -1,0 +1,1 @@
+"""Broker adapters: one package per broker, each of the same shape, each speaking reports."""

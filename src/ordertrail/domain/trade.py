@@ -1,0 +1,127 @@
+"""Trades: the position an ENTRY order opens and an EXIT order closes, with realised P&L."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from ordertrail.domain.instrument import Instrument
+
+ZERO = Decimal(0)
+_SELL_SIDES = frozenset({"sell", "sell_short", "sell_to_open", "sell_to_close", "sld", "s"})
+
+
+class TradeStatus(StrEnum):
+    """OPEN after its ENTRY order fills, CLOSED after its EXIT order fills."""
+
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+class Direction(StrEnum):
+    """Whether the ENTRY bought (LONG) or sold (SHORT)."""
+
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+
+def direction_of(side: str | None) -> Direction:
+    """Read LONG or SHORT from a broker's side word."""
+    return Direction.SHORT if (side or "").lower() in _SELL_SIDES else Direction.LONG
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A position's life: quantities, average prices and realised P&L."""
+
+    id: int | None
+    status: TradeStatus
+    broker: str
+    account_id: str
+    instrument: Instrument
+    direction: Direction
+    quantity: Decimal  # opened so far
+    entry_price: Decimal | None
+    exit_quantity: Decimal = ZERO
+    exit_price: Decimal | None = None
+    realized_pnl: Decimal | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    broker_order_id_open: str | None = None
+    broker_order_id_close: str | None = None
+
+    @property
+    def open_quantity(self) -> Decimal:
+        return self.quantity - self.exit_quantity
+
+
+def open_trade(
+    *,
+    broker: str,
+    account_id: str,
+    instrument: Instrument,
+    side: str | None,
+    filled: Decimal,
+    avg_price: Decimal | None,
+    broker_order_id: str | None,
+    at: datetime,
+) -> Trade:
+    """Open a trade from the first fill of its ENTRY order."""
+    return Trade(
+        id=None,
+        status=TradeStatus.OPEN,
+        broker=broker,
+        account_id=account_id,
+        instrument=instrument,
+        direction=direction_of(side),
+        quantity=filled,
+        entry_price=avg_price,
+        opened_at=at,
+        broker_order_id_open=broker_order_id,
+    )
+
+
+def entry_filled(trade: Trade, filled: Decimal, avg_price: Decimal | None) -> Trade:
+    """Follow more fills of the ENTRY order (the order's cumulative numbers)."""
+    return replace(trade, quantity=max(trade.quantity, filled), entry_price=avg_price)
+
+
+def exit_filled(
+    trade: Trade,
+    filled: Decimal,
+    avg_price: Decimal | None,
+    broker_order_id: str | None,
+    exit_done: bool,
+    at: datetime,
+) -> Trade:
+    """Follow fills of the EXIT order; close the trade when the whole position is out."""
+    exit_quantity = min(max(trade.exit_quantity, filled), trade.quantity)
+    updated = replace(
+        trade,
+        exit_quantity=exit_quantity,
+        exit_price=avg_price,
+        broker_order_id_close=broker_order_id or trade.broker_order_id_close,
+    )
+    updated = replace(updated, realized_pnl=realized_pnl(updated))
+    if (exit_done and exit_quantity > ZERO) or exit_quantity >= trade.quantity > ZERO:
+        updated = replace(updated, status=TradeStatus.CLOSED, closed_at=trade.closed_at or at)
+    return updated
+
+
+def realized_pnl(trade: Trade) -> Decimal | None:
+    """P&L of the closed part: (exit - entry) x quantity x multiplier, sign by direction.
+
+    Multi-leg net prices come signed from the broker (negative = credit), so for them the
+    profit is what was received minus what was paid: -(entry + exit).
+    """
+    if trade.entry_price is None or trade.exit_price is None or trade.exit_quantity == ZERO:
+        return None
+    size = trade.exit_quantity * trade.instrument.multiplier
+    if trade.instrument.sec_type.value == "MULTILEG":
+        return -(trade.entry_price + trade.exit_price) * size
+    per_unit = trade.exit_price - trade.entry_price
+    if trade.direction is Direction.SHORT:
+        per_unit = -per_unit
+    return per_unit * size
