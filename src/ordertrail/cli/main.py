@@ -1,8 +1,253 @@
-"""The `ordertrail` command."""
+"""The `ordertrail` command: thin wrappers over bootstrap and the services."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ordertrail.bootstrap import App, bootstrap
+from ordertrail.errors import OrdertrailError
+from ordertrail.settings import Settings
+
+cli = typer.Typer(
+    help="ordertrail: the broker as the source of truth for order status.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
+orders_cli = typer.Typer(help="Orders.", no_args_is_help=True)
+alerts_cli = typer.Typer(help="Alerts in the alerters' JSON format.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(orders_cli, name="orders")
+cli.add_typer(alerts_cli, name="alerts")
+out = Console()
+err = Console(stderr=True)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _app(**kwargs: Any) -> App:  # type: ignore[return]
+    try:
+        return bootstrap(Settings(), **kwargs)
+    except OrdertrailError as error:
+        _fail(str(error))
+    except Exception as error:  # the database or a setting is unusable: say which
+        _fail(
+            f"cannot start: {type(error).__name__}: {error}\n"
+            "check ORDERTRAIL_DATABASE_URL (default sqlite:///./ordertrail.db)"
+        )
+
+
+def _fail(message: str) -> Any:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _need_brokers(app: App) -> None:
+    if not app.brokers:
+        _fail(
+            "no broker account is configured: set ORDERTRAIL_TRADIER_ACCOUNT_ID (+ "
+            "ORDERTRAIL_TRADIER_ACCESS_TOKEN), ORDERTRAIL_IBKR_ACCOUNT_ID, "
+            "ORDERTRAIL_TWS_ACCOUNT_ID or ORDERTRAIL_PAPER_ACCOUNT_ID"
+        )
+
+
+def _safe_host(host: str, settings: Settings) -> str:
+    if settings.api_token_value() or host in LOOPBACK:
+        return host
+    err.print(f"[yellow]ORDERTRAIL_API_TOKEN is not set: listening on 127.0.0.1, not {host}.[/]")
+    return "127.0.0.1"
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    no_watchers: Annotated[bool, typer.Option("--no-watchers")] = False,
+) -> None:
+    """Run the API, the pages and (unless --no-watchers) the broker watchers."""
+    import uvicorn
+
+    from ordertrail.api.app import create_app
+
+    app = _app()
+    host = _safe_host(host, app.settings)
+    if not app.settings.api_token_value():
+        err.print(
+            "No ORDERTRAIL_API_TOKEN: writes are open, so ordertrail listens on loopback only."
+        )
+    uvicorn.run(
+        create_app(app, run_watchers=not no_watchers), host=host, port=port, log_level="info"
+    )
+
+
+@cli.command()
+def demo(port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Run the demo: a fresh SQLite file, the paper broker, proposals and alerts moving."""
+    from ordertrail.demo import run_demo
+
+    run_demo(host=_safe_host(host, Settings()), port=port)
+
+
+@cli.command()
+def worker() -> None:
+    """Run the broker watchers only (no HTTP)."""
+    app = _app()
+    _need_brokers(app)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(app.run_watchers())
+
+
+@cli.command()
+def sync(once: Annotated[bool, typer.Option("--once", help="Poll once and exit.")] = False) -> None:
+    """Poll and reconcile every configured account (once with --once)."""
+    if not once:
+        worker()
+        return
+    from ordertrail.services.sync import sync_account
+
+    app = _app()
+    _need_brokers(app)
+
+    async def run() -> int:
+        failures = 0
+        for key, broker in app.brokers.items():
+            try:
+                result = await sync_account(broker, app.applier, app.uow, app.clock)
+                await app.placer.resume(broker.name, broker.account_id)
+            except OrdertrailError as error:
+                err.print(f"[red]{key}[/red]: {error}")
+                failures += 1
+                continue
+            out.print(
+                f"{key}: {result.orders_examined} orders examined, "
+                f"{result.applied.events} events, {result.fill_events_processed} fills"
+            )
+        await app.aclose()
+        return failures
+
+    raise typer.Exit(1 if asyncio.run(run()) else 0)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema."""
+    from ordertrail.storage import migrate
+
+    app = _app(upgrade=False, brokers={})
+    revision = migrate.upgrade(app.engine)
+    out.print(f"database at revision {revision}")
+
+
+@cli.command()
+def backfill() -> None:
+    """Turn legacy trades' broker order ids into order rows (safe to run again)."""
+    from rich.progress import Progress
+
+    from ordertrail.services.backfill import backfill_legacy_orders
+
+    app = _app(brokers={})
+    with Progress(console=err) as progress:
+        task = progress.add_task("backfilling", total=None)
+        created = backfill_legacy_orders(
+            app.uow,
+            app.clock,
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    out.print(f"{created} order rows created")
+
+
+@orders_cli.command("list")
+def orders_list(as_json: Annotated[bool, typer.Option("--json")] = False, limit: int = 500) -> None:
+    """List orders, newest first."""
+    from ordertrail.services.queries import list_orders
+
+    app = _app(brokers={})
+    with app.engine.connect() as connection:
+        rows = list_orders(connection, limit)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(
+        "id", "broker", "broker id", "client id", "side", "status", "symbol", "filled", "avg", "ext"
+    )
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["broker"],
+            r["broker_order_id"] or "",
+            r["client_order_id"] or "",
+            r["side"] or "",
+            r["status"],
+            r["option_symbol"] or r["symbol"] or "",
+            f"{r['filled_quantity']}/{r['quantity'] or '?'}",
+            r["avg_fill_price"] or "",
+            "yes" if r["external"] else "",
+        )
+    out.print(table)
+
+
+@cli.command()
+def trace(order: str) -> None:
+    """Show an order's events in order, with raw payloads (id, broker id or client id)."""
+    from ordertrail.services.queries import find_order, order_timeline
+
+    app = _app(brokers={})
+    try:
+        with app.engine.connect() as connection:
+            found = find_order(connection, order)
+            events = order_timeline(connection, found["id"])
+    except OrdertrailError as error:
+        _fail(str(error))
+    out.print(
+        f"order {found['id']} {found['broker']} {found['broker_order_id'] or '-'} "
+        f"{found['client_order_id'] or '-'} {found['status']}"
+    )
+    for e in events:
+        out.print(
+            f"{e['seq']:>3} {e['recorded_at']} {e['kind']:<17} {e['status_after']:<9} "
+            f"{e['message']} [{e['source']}]"
+        )
+        if e["payload"] is not None:
+            out.print("      " + json.dumps(e["payload"]), markup=False, highlight=False)
+
+
+@alerts_cli.command("import")
+def alerts_import(file: Path, source: Annotated[str | None, typer.Option()] = None) -> None:
+    """Import an alerter's file (or several alerters' in one file keyed by name)."""
+    from ordertrail.services.alerts_io import import_alerts
+
+    app = _app(brokers={})
+    try:
+        document = json.loads(file.read_text())
+        counts = import_alerts(app.uow(), document, app.clock, source)
+    except (OSError, ValueError, OrdertrailError) as error:
+        _fail(f"{file}: {error}")
+    for name, count in counts.items():
+        out.print(f"{name}: {count} alerts")
+
+
+@alerts_cli.command("export")
+def alerts_export(file: Path, source: Annotated[str | None, typer.Option()] = None) -> None:
+    """Write alerts back in the alerters' format, with their last order updates."""
+    from ordertrail.services.alerts_io import export_alerts
+
+    app = _app(brokers={})
+    file.write_text(json.dumps(export_alerts(app.uow(), source), indent=2) + "\n")
+    out.print(f"wrote {file}")
 
 
 def main() -> None:
     """Run the CLI."""
-    raise SystemExit("ordertrail: the CLI is being built")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    cli()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from ordertrail.domain.events import (
     STATUS_EVENT,
@@ -16,6 +17,8 @@ from ordertrail.domain.events import (
     normalise,
     synthetic_execution_id,
 )
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.proposal import ProposalKind
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus, can_transition
 
@@ -41,6 +44,36 @@ class OrderState:
     reason: str | None = None
     last_broker_ts: datetime | None = None
     flags: frozenset[str] = frozenset()
+
+
+class Placement(StrEnum):
+    """How far our placement call got: decides what is safe after a crash."""
+
+    RECORDED = "recorded"  # committed, broker never called: safe to place on recovery
+    SENDING = "sending"  # broker called, answer unknown: never place again, search by id
+    SENT = "sent"  # the broker answered
+    WITHDRAWN = "withdrawn"  # cancelled before it was ever sent
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order row: its links and its broker state."""
+
+    id: int
+    state: OrderState
+    external: bool
+    client_order_id: str | None = None
+    proposal_id: int | None = None
+    trade_id: int | None = None
+    side: ProposalKind | None = None
+    placement: Placement | None = None
+    instrument: Instrument | None = None
+    broker_side: str | None = None
+    order_type: str | None = None
+    event_seq: int = 0
+    alert_match: Mapping[str, Any] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Service functions: everything the routes, CLI and watchers call."""

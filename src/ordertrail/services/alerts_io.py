@@ -1,0 +1,105 @@
+"""Alerts in and out, in the alerters' own JSON format (one alerter, or several by name)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ordertrail.clock import Clock
+from ordertrail.domain.alert import Alert
+from ordertrail.errors import InvalidRequest
+from ordertrail.storage.uow import UnitOfWork
+
+_ALERT_KEYS = frozenset(
+    {"open", "created_at", "option_conid", "alert_details", "last_order_update"}
+)
+
+
+def is_single_alerter(document: Mapping[str, Any]) -> bool:
+    """Tell `{"TSLA": {...alert...}}` (one alerter) from `{"<alerter>": {"TSLA": {...}}}`."""
+    return all(
+        isinstance(entry, Mapping) and (not entry or _ALERT_KEYS & set(entry))
+        for entry in document.values()
+    )
+
+
+def import_alerts(
+    uow: UnitOfWork, document: Mapping[str, Any], clock: Clock, source: str | None = None
+) -> dict[str, int]:
+    """Store alerts from an alerter's file; return how many each alerter had."""
+    if not isinstance(document, Mapping):
+        raise InvalidRequest("an alerts file is a JSON object keyed by symbol or by alerter")
+    if source is not None or is_single_alerter(document):
+        if source is None:
+            raise InvalidRequest("this file holds one alerter's alerts: name it with --source")
+        by_source: Mapping[str, Any] = {source: document}
+    else:
+        by_source = document
+    now = clock.now()
+    counts: dict[str, int] = {}
+    with uow:
+        for name, entries in by_source.items():
+            if not isinstance(entries, Mapping):
+                raise InvalidRequest(f"alerter {name!r}: expected an object keyed by symbol")
+            for key, entry in entries.items():
+                alert = parse_alert(name, key, entry)
+                uow.alerts.upsert(alert, entry.get("last_order_update"), now)
+            counts[name] = len(entries)
+        uow.commit()
+    return counts
+
+
+def parse_alert(source: str, key: str, entry: Any) -> Alert:
+    """Read one alerter entry; say exactly what is wrong with a bad one."""
+    where = f"alert {source}/{key}"
+    if not isinstance(entry, Mapping):
+        raise InvalidRequest(f"{where}: expected an object")
+    details = entry.get("alert_details") or {}
+    if not isinstance(details, Mapping):
+        raise InvalidRequest(f"{where}: alert_details must be an object")
+    strike = details.get("strike")
+    try:
+        strike_value = Decimal(str(strike)) if strike not in (None, "") else None
+    except InvalidOperation as error:
+        raise InvalidRequest(f"{where}: strike {strike!r} is not a number") from error
+    right = details.get("right") or details.get("side")
+    right = str(right).upper()[:1] if right and str(right).upper()[:1] in ("C", "P") else None
+    expiry_text = details.get("expiry") or details.get("expiration")
+    try:
+        expiry = date.fromisoformat(str(expiry_text)) if expiry_text else None
+    except ValueError as error:
+        raise InvalidRequest(f"{where}: expiry {expiry_text!r} is not YYYY-MM-DD") from error
+    conid = entry.get("option_conid")
+    return Alert(
+        id=None,
+        source=source,
+        key=key,
+        symbol=str(details.get("ticker") or key).upper(),
+        open=bool(entry.get("open", False)),
+        strike=strike_value,
+        right=right,
+        expiry=expiry,
+        contract_id=str(conid) if conid not in (None, "") else None,
+        created_at=entry.get("created_at"),
+        document=dict(entry),
+    )
+
+
+def export_alerts(uow: UnitOfWork, source: str | None = None) -> dict[str, Any]:
+    """Write alerts back in the alerters' format, with `open` and `last_order_update` current."""
+    with uow:
+        alerts = uow.alerts.all(source)
+        updates = uow.alerts.raw_updates(source)
+    grouped: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        entry = dict(alert.document)
+        entry["open"] = alert.open
+        update = updates.get(alert.id or 0)
+        if update is not None:
+            entry["last_order_update"] = update
+        grouped.setdefault(alert.source, {})[alert.key] = entry
+    if source is not None:
+        return grouped.get(source, {})
+    return grouped

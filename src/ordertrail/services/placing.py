@@ -1,0 +1,262 @@
+"""Placing and cancelling: record first, then call the broker; the broker's reports decide."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from functools import partial
+
+from ordertrail.clock import Clock
+from ordertrail.domain.events import EventKind, OrderEvent
+from ordertrail.domain.ids import make_client_order_id
+from ordertrail.domain.order import Order, OrderState, Placement
+from ordertrail.domain.proposal import Proposal, ProposalStatus
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
+from ordertrail.errors import BrokerError, BrokerRejected, InvalidRequest, NotFound
+from ordertrail.ports import Broker, PlaceRequest
+from ordertrail.services.applier import Applier
+from ordertrail.storage.codec import instrument_to_json
+from ordertrail.storage.history import event_row
+from ordertrail.storage.orders import state_values
+from ordertrail.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+BrokerLookup = Callable[[str, str], Broker]
+
+
+@dataclass(frozen=True)
+class Placer:
+    """Everything placing needs: storage, the broker registry, the applier, the clock."""
+
+    uow_factory: Callable[[], UnitOfWork]
+    brokers: BrokerLookup
+    applier: Applier
+    clock: Clock
+    prefix: str = "ordertrail"
+
+    async def submit(self, proposal_id: int) -> Order:
+        """Record the order (PENDING) and commit, then place it; safe to call twice."""
+        order, proposal, fresh = await self.applier.run(lambda: self._record(proposal_id))
+        if not fresh:
+            return order  # already submitted: never place twice
+        return await self._send(order, proposal)
+
+    async def cancel(self, proposal_id: int) -> Order | None:
+        """Withdraw a proposal, or ask the broker to cancel its order (its report decides)."""
+        order = await self.applier.run(lambda: self._prepare_cancel(proposal_id))
+        if order is None or order.state.broker_order_id is None:
+            return order
+        await self.brokers(order.state.broker, order.state.account_id).cancel(
+            order.state.broker_order_id
+        )
+        return order
+
+    async def resume(self, broker: str, account_id: str, grace_s: float = 10.0) -> int:
+        """Place orders recorded by a process that died before it called the broker."""
+
+        def stuck() -> list[Order]:
+            with self.uow_factory() as uow:
+                return uow.orders.awaiting_placement(broker, account_id)
+
+        cutoff = self.clock.now() - timedelta(seconds=grace_s)
+        placed = 0
+        for order in await self.applier.run(stuck):
+            if order.placement is not Placement.RECORDED or order.created_at is None:
+                continue
+            if order.created_at > cutoff or order.proposal_id is None:
+                continue
+            proposal = await self.applier.run(partial(self._proposal, order.proposal_id))
+            log.info("resuming placement of order %s (recorded, never sent)", order.id)
+            await self._send(order, proposal)
+            placed += 1
+        return placed
+
+    def _proposal(self, proposal_id: int) -> Proposal:
+        with self.uow_factory() as uow:
+            proposal = uow.proposals.get(proposal_id)
+        if proposal is None:
+            raise NotFound(f"proposal {proposal_id} does not exist")
+        return proposal
+
+    def _record(self, proposal_id: int) -> tuple[Order, Proposal, bool]:
+        now = self.clock.now()
+        with self.uow_factory() as uow:
+            proposal = uow.proposals.get_for_update(proposal_id)
+            if proposal is None:
+                raise NotFound(f"proposal {proposal_id} does not exist")
+            existing = uow.orders.by_proposal(proposal_id)
+            if existing is not None:
+                return existing, proposal, False
+            if proposal.status is not ProposalStatus.NEW:
+                raise InvalidRequest(f"proposal {proposal_id} is {proposal.status.value}")
+            client_id = make_client_order_id(self.prefix, proposal_id, proposal.kind, now)
+            state = OrderState(
+                broker=proposal.broker,
+                account_id=proposal.account_id,
+                quantity=proposal.quantity,
+                limit_price=proposal.limit_price,
+                remaining_quantity=proposal.quantity,
+            )
+            order_id = uow.orders.add(
+                state_values(state)
+                | {
+                    "client_order_id": client_id,
+                    "proposal_id": proposal_id,
+                    "trade_id": proposal.linked_trade_id,
+                    "side": proposal.kind.value,
+                    "placement": Placement.RECORDED.value,
+                    "external": False,
+                    "symbol": proposal.instrument.symbol,
+                    "option_symbol": proposal.instrument.option_symbol,
+                    "instrument": instrument_to_json(proposal.instrument),
+                    "broker_side": proposal.side,
+                    "order_type": proposal.order_type,
+                    "event_seq": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            recorded = OrderEvent(
+                kind=EventKind.RECORDED,
+                status_before=None,
+                status_after=OrderStatus.PENDING,
+                filled_quantity=state.filled_quantity,
+                source="submit",
+                message=f"Recorded with client order id {client_id}; placing at {proposal.broker}",
+            )
+            uow.history.append_events([event_row(order_id, 1, recorded, now)])
+            uow.proposals.set_status(proposal_id, ProposalStatus.SUBMITTED, now, client_id)
+            order = uow.orders.get(order_id)
+            uow.commit()
+        assert order is not None
+        return order, proposal, True
+
+    async def _send(self, order: Order, proposal: Proposal) -> Order:
+        state = order.state
+        broker = self.brokers(state.broker, state.account_id)
+        assert order.client_order_id is not None
+        request = PlaceRequest(
+            client_order_id=order.client_order_id,
+            instrument=proposal.instrument,
+            side=proposal.side,
+            quantity=proposal.quantity,
+            order_type=proposal.order_type,
+            limit_price=proposal.limit_price,
+            duration=proposal.duration,
+            legs=proposal.legs,
+        )
+        await self.applier.run(lambda: self._mark(order.id, Placement.SENDING))
+        report: OrderReport
+        try:
+            result = await broker.place(request)
+        except BrokerRejected as refusal:
+            report = OrderReport(
+                broker=state.broker,
+                account_id=state.account_id,
+                broker_order_id=None,
+                client_order_id=order.client_order_id,
+                status=OrderStatus.REJECTED,
+                reason=str(refusal),
+                source="place",
+                raw={"error": str(refusal)},
+            )
+        except BrokerError as unknown:
+            log.warning(
+                "placing order %s: outcome unknown (%s); it stays PENDING until a sync finds %s",
+                order.id,
+                unknown,
+                order.client_order_id,
+            )
+            return order
+        else:
+            report = result.report or OrderReport(
+                broker=state.broker,
+                account_id=state.account_id,
+                broker_order_id=result.broker_order_id,
+                client_order_id=order.client_order_id,
+                source="place",
+                raw={"order_id": result.broker_order_id},
+            )
+            if report.client_order_id is None:
+                report = replace(report, client_order_id=order.client_order_id)
+        await self.applier.run(lambda: self._mark(order.id, Placement.SENT))
+        await self.applier.apply([report])
+        return await self.applier.run(lambda: self._get(order.id))
+
+    def _mark(self, order_id: int, placement: Placement) -> None:
+        with self.uow_factory() as uow:
+            uow.orders.set_placement(order_id, placement, self.clock.now())
+            uow.commit()
+
+    def _get(self, order_id: int) -> Order:
+        with self.uow_factory() as uow:
+            order = uow.orders.get(order_id)
+        assert order is not None
+        return order
+
+    def _prepare_cancel(self, proposal_id: int) -> Order | None:
+        now = self.clock.now()
+        with self.uow_factory() as uow:
+            proposal = uow.proposals.get_for_update(proposal_id)
+            if proposal is None:
+                raise NotFound(f"proposal {proposal_id} does not exist")
+            order = uow.orders.by_proposal(proposal_id)
+            if order is None:
+                if proposal.status is not ProposalStatus.NEW:
+                    raise InvalidRequest(f"proposal {proposal_id} is {proposal.status.value}")
+                uow.proposals.set_status(proposal_id, ProposalStatus.CANCELLED, now)
+                uow.commit()
+                return None
+            if order.state.status.terminal:
+                raise InvalidRequest(
+                    f"order {order.id} is already {order.state.status.value}; nothing to cancel"
+                )
+            if order.state.broker_order_id is None and order.placement is Placement.SENDING:
+                raise InvalidRequest(
+                    f"order {order.id} was sent and the broker has not answered yet; "
+                    "cancel once a sync has found it"
+                )
+            if order.state.broker_order_id is None:
+                uow.orders.set_placement(order.id, Placement.WITHDRAWN, now)
+            else:
+                asked = _event(
+                    order,
+                    EventKind.CANCEL_REQUESTED,
+                    "Cancel requested; the broker's report decides",
+                    "cancel",
+                )
+                uow.history.append_events([event_row(order.id, order.event_seq + 1, asked, now)])
+                uow.orders.save_state(replace(order, event_seq=order.event_seq + 1), at=now)
+            uow.commit()
+        if order.state.broker_order_id is None:
+            self.applier.apply_now([_withdrawn(order)])
+            return self._get(order.id)
+        return order
+
+
+def _event(order: Order, kind: EventKind, message: str, source: str) -> OrderEvent:
+    return OrderEvent(
+        kind=kind,
+        status_before=order.state.status,
+        status_after=order.state.status,
+        filled_quantity=order.state.filled_quantity,
+        message=message,
+        source=source,
+    )
+
+
+def _withdrawn(order: Order) -> OrderReport:
+    """The report for an order cancelled before any broker saw it (nothing to ask a broker)."""
+    return OrderReport(
+        broker=order.state.broker,
+        account_id=order.state.account_id,
+        broker_order_id=None,
+        client_order_id=order.client_order_id,
+        status=OrderStatus.CANCELLED,
+        reason="withdrawn before it reached the broker",
+        source="cancel",
+    )

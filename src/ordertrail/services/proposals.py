@@ -1,0 +1,113 @@
+"""Creating proposals: ENTRY needs an instrument and a quantity, EXIT an open trade."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ordertrail.clock import Clock
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.proposal import Proposal, ProposalKind, ProposalLeg, ProposalStatus
+from ordertrail.domain.trade import Direction, TradeStatus
+from ordertrail.errors import InvalidRequest, NotFound
+from ordertrail.storage.uow import UnitOfWork
+
+ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "debit", "credit", "even"})
+DURATIONS = frozenset({"day", "gtc", "pre", "post"})
+
+
+@dataclass(frozen=True)
+class NewProposal:
+    """What a caller asks for; an EXIT may leave instrument, side and quantity to its trade."""
+
+    kind: ProposalKind
+    broker: str
+    account_id: str
+    instrument: Instrument | None = None
+    side: str | None = None
+    quantity: Decimal | None = None
+    order_type: str = "market"
+    limit_price: Decimal | None = None
+    duration: str = "day"
+    linked_trade_id: int | None = None
+    legs: tuple[ProposalLeg, ...] = ()
+    note: str | None = None
+
+
+def create_proposal(uow: UnitOfWork, request: NewProposal, clock: Clock) -> Proposal:
+    """Validate and store a proposal (status NEW)."""
+    if request.order_type not in ORDER_TYPES:
+        raise InvalidRequest(
+            f"order_type {request.order_type!r} is not one of {sorted(ORDER_TYPES)}"
+        )
+    if request.duration not in DURATIONS:
+        raise InvalidRequest(f"duration {request.duration!r} is not one of {sorted(DURATIONS)}")
+    if request.order_type != "market" and request.limit_price is None:
+        raise InvalidRequest(f"a {request.order_type} order needs limit_price")
+    with uow:
+        entry = request.kind is ProposalKind.ENTRY
+        proposal = _entry(request) if entry else _exit(uow, request)
+        proposal_id = uow.proposals.add(proposal, clock.now())
+        stored = uow.proposals.get(proposal_id)
+        uow.commit()
+    assert stored is not None
+    return stored
+
+
+def _entry(request: NewProposal) -> Proposal:
+    if request.instrument is None or not request.instrument.symbol:
+        raise InvalidRequest("an ENTRY proposal needs an instrument (symbol, or option details)")
+    if request.quantity is None or request.quantity <= 0:
+        raise InvalidRequest("an ENTRY proposal needs a quantity greater than 0")
+    if request.linked_trade_id is not None:
+        raise InvalidRequest("an ENTRY proposal opens a new trade; leave linked_trade_id empty")
+    default_side = "buy_to_open" if request.instrument.is_option else "buy"
+    return _proposal(request, request.instrument, request.side or default_side, request.quantity)
+
+
+def _exit(uow: UnitOfWork, request: NewProposal) -> Proposal:
+    if request.linked_trade_id is None:
+        raise InvalidRequest("an EXIT proposal needs linked_trade_id, the open trade it closes")
+    trade = uow.trades.get(request.linked_trade_id)
+    if trade is None:
+        raise NotFound(f"trade {request.linked_trade_id} does not exist")
+    if trade.status is not TradeStatus.OPEN:
+        raise InvalidRequest(
+            f"trade {trade.id} is {trade.status.value}; only an OPEN trade can exit"
+        )
+    if trade.broker != request.broker or trade.account_id != request.account_id:
+        raise InvalidRequest(
+            f"trade {trade.id} lives at {trade.broker}/{trade.account_id}; exit it there"
+        )
+    quantity = request.quantity or trade.open_quantity
+    if quantity <= 0 or quantity > trade.open_quantity:
+        raise InvalidRequest(f"exit quantity must be between 0 and {trade.open_quantity} (open)")
+    long = trade.direction is Direction.LONG
+    if trade.instrument.is_option:
+        side = "sell_to_close" if long else "buy_to_close"
+    else:
+        side = "sell" if long else "buy_to_cover"
+    return _proposal(
+        request, request.instrument or trade.instrument, request.side or side, quantity
+    )
+
+
+def _proposal(
+    request: NewProposal, instrument: Instrument, side: str, quantity: Decimal
+) -> Proposal:
+    return Proposal(
+        id=0,
+        kind=request.kind,
+        status=ProposalStatus.NEW,
+        broker=request.broker,
+        account_id=request.account_id,
+        instrument=instrument,
+        side=side,
+        quantity=quantity,
+        order_type=request.order_type,
+        limit_price=request.limit_price,
+        duration=request.duration,
+        linked_trade_id=request.linked_trade_id,
+        legs=request.legs,
+        note=request.note,
+    )

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core tables, migrations, repositories and the Unit of Work."""

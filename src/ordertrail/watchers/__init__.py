@@ -1,0 +1,1 @@
+"""Watchers: one supervisor per broker account, streaming and polling."""

@@ -1,0 +1,133 @@
+"""`AccountWatcher`: stream (reconnect, backoff, reconcile on connect) and poller per account."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+from ordertrail.clock import Clock
+from ordertrail.ports import Broker, StreamBatch, StreamConnected
+from ordertrail.services.applier import Applier
+from ordertrail.services.apply import ApplyResult
+from ordertrail.services.placing import Placer
+from ordertrail.services.sync import has_working_orders, sync_account
+from ordertrail.storage.uow import UnitOfWork
+from ordertrail.watchers.stats import AccountStats
+
+log = logging.getLogger(__name__)
+
+
+class AccountWatcher:
+    """Watch one broker account until cancelled; restarting it is always safe."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        applier: Applier,
+        uow_factory: Callable[[], UnitOfWork],
+        placer: Placer,
+        clock: Clock,
+        stats: AccountStats,
+        *,
+        active_interval: float = 1.0,
+        idle_interval: float = 5.0,
+        lookback: timedelta = timedelta(days=2),
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.broker = broker
+        self.applier = applier
+        self.uow_factory = uow_factory
+        self.placer = placer
+        self.clock = clock
+        self.stats = stats
+        self.active_interval = active_interval
+        self.idle_interval = idle_interval
+        self.lookback = lookback
+        self.max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        """Reconcile, resume interrupted placements, then stream and poll until cancelled."""
+        self.stats.running = True
+        try:
+            await asyncio.gather(self._poll_loop(), self._stream_loop())
+        finally:
+            self.stats.running = False
+            self.stats.subscribed = False
+
+    def wake(self) -> None:
+        """Poll soon (after a placement, say)."""
+        self._wake.set()
+
+    async def reconcile(self) -> ApplyResult | None:
+        """Poll the broker's list once and apply it; errors are logged and kept in the stats."""
+        async with self._sync_lock:
+            try:
+                result = await sync_account(
+                    self.broker, self.applier, self.uow_factory, self.clock, self.lookback
+                )
+                await self.placer.resume(self.broker.name, self.broker.account_id)
+            except Exception as error:  # a watcher never dies of one bad poll
+                self.stats.last_error = f"{type(error).__name__}: {error}"
+                log.warning(
+                    "%s/%s poll failed: %s", self.broker.name, self.broker.account_id, error
+                )
+                return None
+            self.stats.last_polled_at = result.timestamp
+            self.stats.last_reconciled_at = result.timestamp
+            self.count(result.applied)
+            return result.applied
+
+    def count(self, result: ApplyResult) -> None:
+        """Add an applied batch to this account's stats."""
+        self.stats.orders_processed += result.reports
+        self.stats.alerts_updated += result.alerts_updated
+        self.stats.fills += result.fills
+        if result.applied:
+            self.stats.last_update = self.clock.now()
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await self.reconcile()
+            busy = await self.applier.run(
+                lambda: has_working_orders(
+                    self.uow_factory, self.broker.name, self.broker.account_id
+                )
+            )
+            interval = self.active_interval if busy else self.idle_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+
+    async def _stream_loop(self) -> None:
+        attempt = 0
+        while True:
+            session = self.broker.stream()
+            if session is None:
+                return
+            try:
+                async for item in session:
+                    if isinstance(item, StreamConnected):
+                        attempt = 0
+                        self.stats.subscribed = True
+                        await self.reconcile()
+                        continue
+                    reports = item.reports if isinstance(item, StreamBatch) else (item,)
+                    self.count(await self.applier.apply(reports))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # reconnect whatever the stream died of
+                self.stats.last_error = f"stream: {type(error).__name__}: {error}"
+                log.warning(
+                    "%s/%s stream dropped: %s", self.broker.name, self.broker.account_id, error
+                )
+            self.stats.subscribed = False
+            self.stats.reconnects += 1
+            attempt += 1
+            delay = min(self.max_backoff, 0.5 * 2 ** min(attempt, 6)) * (0.5 + random.random() / 2)
+            await asyncio.sleep(delay)

@@ -1,0 +1,97 @@
+"""Client order ids, lifecycle text, alert matching and trade P&L."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from ordertrail.domain.alert import Alert
+from ordertrail.domain.ids import (
+    InvalidClientOrderId,
+    make_client_order_id,
+    proposal_id_from_client_order_id,
+    validate_client_order_id,
+)
+from ordertrail.domain.instrument import Instrument, SecType, option_instrument, parse_occ
+from ordertrail.domain.lifecycle import lifecycle_text
+from ordertrail.domain.matching import match_alerts
+from ordertrail.domain.proposal import ProposalKind as K
+from ordertrail.domain.status import OrderStatus as S
+from ordertrail.domain.trade import Direction, TradeStatus, exit_filled, open_trade
+
+
+def test_client_order_id_has_prefix_proposal_side_and_timestamp() -> None:
+    at = datetime(2026, 3, 4, 15, 30, 1, 250000, tzinfo=UTC)
+    cid = make_client_order_id("ordertrail", 42, K.ENTRY, at)
+    assert cid == "ordertrail-42-ENTRY-20260304T153001250Z"
+    assert proposal_id_from_client_order_id(cid, "ordertrail") == 42
+    assert proposal_id_from_client_order_id("other-42-ENTRY-x", "ordertrail") is None
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "under_score", "x" * 256, "émoji"])
+def test_client_order_ids_brokers_refuse_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidClientOrderId):
+        validate_client_order_id(bad)
+
+
+def test_lifecycle_lines() -> None:
+    assert lifecycle_text(K.ENTRY, S.PARTIAL, filled=D(3), quantity=D(5)) == (
+        "Entry partially filled (3/5)"
+    )
+    assert lifecycle_text(K.ENTRY, S.FILLED, trade_status=TradeStatus.OPEN) == (
+        "Entry filled – trade OPEN"
+    )
+    assert lifecycle_text(K.EXIT, S.PLACED, trade_status=TradeStatus.OPEN) == (
+        "Exit working – trade OPEN"
+    )
+    assert lifecycle_text(K.EXIT, S.FILLED, trade_status=TradeStatus.CLOSED) == (
+        "Exit filled – trade CLOSED"
+    )
+    assert lifecycle_text(K.ENTRY, S.REJECTED, reason="no funds") == "Rejected: no funds"
+    assert lifecycle_text(K.ENTRY, S.CANCELLED) == "Entry cancelled"
+
+
+def test_occ_symbols_parse() -> None:
+    option = parse_occ("SPY180720C00274000")
+    assert option is not None
+    assert (option.symbol, option.strike, option.right, option.expiry) == (
+        "SPY", D(274), "C", date(2018, 7, 20))
+    assert parse_occ("AAPL") is None
+
+
+def _alert(source: str, strike: str | None, right: str | None = None) -> Alert:
+    return Alert(id=hash((source, strike)), source=source, key="TSLA", symbol="TSLA",
+                 strike=D(strike) if strike else None, right=right)
+
+
+def test_alerts_match_by_symbol_then_strike_across_alerters() -> None:
+    call95 = option_instrument("TSLA", D(95), "C")
+    alerts = [_alert("A", "95", "C"), _alert("B", "95"), _alert("C", "100"),
+              Alert(id=9, source="D", key="AAPL", symbol="AAPL")]
+    match = match_alerts(call95, alerts)
+    assert sorted(a.source for a in match.matched) == ["A", "B"]
+    assert not match.ambiguous
+
+
+def test_ambiguous_alerter_is_reported_not_guessed() -> None:
+    alerts = [Alert(id=1, source="A", key="TSLA", symbol="TSLA", strike=D(95)),
+              Alert(id=2, source="A", key="TSLA-100", symbol="TSLA", strike=D(100))]
+    match = match_alerts(Instrument("TSLA", SecType.OPTION), alerts)
+    assert match.matched == () and match.ambiguous_sources == ("A",)
+
+
+def test_long_option_trade_pnl_uses_the_multiplier() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    trade = open_trade(broker="t", account_id="A", instrument=option_instrument("TSLA", D(95), "C"),
+                       side="buy_to_open", filled=D(2), avg_price=D("2.40"), broker_order_id="1",
+                       at=at)
+    closed = exit_filled(trade, D(2), D("3.10"), "2", exit_done=True, at=at)
+    assert trade.direction is Direction.LONG
+    assert closed.status is TradeStatus.CLOSED and closed.realized_pnl == D("140.00")
+
+
+def test_short_stock_trade_pnl() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    trade = open_trade(broker="t", account_id="A", instrument=Instrument("AAPL"), side="sell_short",
+                       filled=D(10), avg_price=D(100), broker_order_id="1", at=at)
+    assert exit_filled(trade, D(10), D(90), "2", exit_done=True, at=at).realized_pnl == D(100)
