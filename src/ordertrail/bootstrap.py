@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -160,17 +161,18 @@ def _tws(settings: Settings, clock: Clock) -> Broker | None:
     if not settings.tws_account_id:
         return None
     try:
-        from ordertrail.brokers.tws.client import TwsBroker
-        from ordertrail.brokers.tws.config import TwsConfig
+        client = importlib.import_module("ordertrail.brokers.tws.client")
+        tws_config = importlib.import_module("ordertrail.brokers.tws.config")
     except ImportError as error:
         raise ConfigurationError(
             "ORDERTRAIL_TWS_ACCOUNT_ID is set but ib_async is missing: "
             "pip install 'ordertrail[tws]'"
         ) from error
-    config: Any = TwsConfig(
+    config: Any = tws_config.TwsConfig(
         host=settings.tws_host,
         port=settings.tws_port,
         client_id=settings.tws_client_id,
         account_id=settings.tws_account_id,
     )
-    return TwsBroker(config)
+    broker: Broker = client.TwsBroker(config)
+    return broker

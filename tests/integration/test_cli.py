@@ -17,22 +17,41 @@ from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
 
 ALERTS = {
-    "RealDayTrading": {"TSLA": {"open": True, "created_at": "2025-09-27T21:48:54.749824",
-                                "option_conid": 622542959,
-                                "alert_details": {"ticker": "TSLA", "strike": "95", "side": "C"},
-                                "last_order_update": {"order_id": "TEST_12345",
-                                                      "status": "FILLED", "filled_qty": 10,
-                                                      "updated_at": "2025-09-29T09:55:13.763432"}}},
-    "Demslayer": {"AAPL": {"open": False, "created_at": "2025-09-28T10:00:00",
-                           "alert_details": {"ticker": "AAPL", "strike": "", "side": ""}}},
+    "RealDayTrading": {
+        "TSLA": {
+            "open": True,
+            "created_at": "2025-09-27T21:48:54.749824",
+            "option_conid": 622542959,
+            "alert_details": {"ticker": "TSLA", "strike": "95", "side": "C"},
+            "last_order_update": {
+                "order_id": "TEST_12345",
+                "status": "FILLED",
+                "filled_qty": 10,
+                "updated_at": "2025-09-29T09:55:13.763432",
+            },
+        }
+    },
+    "Demslayer": {
+        "AAPL": {
+            "open": False,
+            "created_at": "2025-09-28T10:00:00",
+            "alert_details": {"ticker": "AAPL", "strike": "", "side": ""},
+        }
+    },
 }
 
 
 def run(db: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ORDERTRAIL_")}
     environment |= {"ORDERTRAIL_DATABASE_URL": db, **env}
-    return subprocess.run([sys.executable, "-m", "ordertrail", *args], capture_output=True,
-                          text=True, env=environment, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ordertrail", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_alerts_import_then_export_round_trips_exactly(tmp_path: Path) -> None:
@@ -64,9 +83,17 @@ async def test_orders_list_json_and_trace_show_what_was_applied(tmp_path: Path) 
     db = f"sqlite:///{tmp_path}/cli.db"
     paper = PaperBroker(PaperConfig(account_id="P1"))
     app = bootstrap(Settings(database_url=db), brokers={"paper:P1": paper})
-    proposal = create_proposal(app.uow(), NewProposal(
-        kind=ProposalKind.ENTRY, broker="paper", account_id="P1", instrument=Instrument("AAPL"),
-        quantity=D(10)), app.clock)
+    proposal = create_proposal(
+        app.uow(),
+        NewProposal(
+            kind=ProposalKind.ENTRY,
+            broker="paper",
+            account_id="P1",
+            instrument=Instrument("AAPL"),
+            quantity=D(10),
+        ),
+        app.clock,
+    )
     await app.placer.submit(proposal.id)
     paper.advance()
     await app.applier.apply(await paper.list_orders(app.clock.now()))
@@ -77,12 +104,34 @@ async def test_orders_list_json_and_trace_show_what_was_applied(tmp_path: Path) 
     rows = json.loads(listed.stdout)
     assert len(rows) == 1
     row = rows[0]
-    assert {k: row[k] for k in ("broker", "account_id", "side", "status", "symbol", "quantity",
-                                "filled_quantity", "remaining_quantity", "avg_fill_price",
-                                "proposal_id", "external")} == {
-        "broker": "paper", "account_id": "P1", "side": "ENTRY", "status": "FILLED",
-        "symbol": "AAPL", "quantity": "10", "filled_quantity": "10", "remaining_quantity": "0",
-        "avg_fill_price": "100", "proposal_id": proposal.id, "external": False}
+    assert {
+        k: row[k]
+        for k in (
+            "broker",
+            "account_id",
+            "side",
+            "status",
+            "symbol",
+            "quantity",
+            "filled_quantity",
+            "remaining_quantity",
+            "avg_fill_price",
+            "proposal_id",
+            "external",
+        )
+    } == {
+        "broker": "paper",
+        "account_id": "P1",
+        "side": "ENTRY",
+        "status": "FILLED",
+        "symbol": "AAPL",
+        "quantity": "10",
+        "filled_quantity": "10",
+        "remaining_quantity": "0",
+        "avg_fill_price": "100",
+        "proposal_id": proposal.id,
+        "external": False,
+    }
     assert row["client_order_id"].startswith(f"ordertrail-{proposal.id}-ENTRY-")
     assert row["trade_id"] is not None and row["broker_status"] == "filled"
 

@@ -26,10 +26,10 @@ CALL = option_instrument("TSLA", D(95), "C", contract_id="622542959")
 
 @pytest.fixture
 def app(database_url: str, clock: FakeClock) -> Iterator[tuple[App, PaperBroker]]:
-    paper = PaperBroker(PaperConfig(account_id="P1", default=Behaviour.PARTIAL, partial_steps=2),
-                        clock)
-    app = bootstrap(Settings(database_url=database_url), clock=clock,
-                    brokers={"paper:P1": paper})
+    paper = PaperBroker(
+        PaperConfig(account_id="P1", default=Behaviour.PARTIAL, partial_steps=2), clock
+    )
+    app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={"paper:P1": paper})
     yield app, paper
     app.applier.close()
     app.engine.dispose()
@@ -38,12 +38,30 @@ def app(database_url: str, clock: FakeClock) -> Iterator[tuple[App, PaperBroker]
 def _snapshot(app: App) -> dict[str, object]:
     with app.engine.connect() as c:
         return {
-            "orders": [tuple(r) for r in c.execute(select(
-                orders.c.id, orders.c.status, orders.c.filled_quantity, orders.c.avg_fill_price,
-                orders.c.trade_id).order_by(orders.c.id))],
-            "trades": [tuple(r) for r in c.execute(select(
-                trades.c.status, trades.c.quantity, trades.c.entry_price, trades.c.exit_price,
-                trades.c.realized_pnl))],
+            "orders": [
+                tuple(r)
+                for r in c.execute(
+                    select(
+                        orders.c.id,
+                        orders.c.status,
+                        orders.c.filled_quantity,
+                        orders.c.avg_fill_price,
+                        orders.c.trade_id,
+                    ).order_by(orders.c.id)
+                )
+            ],
+            "trades": [
+                tuple(r)
+                for r in c.execute(
+                    select(
+                        trades.c.status,
+                        trades.c.quantity,
+                        trades.c.entry_price,
+                        trades.c.exit_price,
+                        trades.c.realized_pnl,
+                    )
+                )
+            ],
             "proposals": [tuple(r) for r in c.execute(select(proposals.c.status))],
             "events": c.execute(select(func.count()).select_from(order_events)).scalar(),
             "fills": c.execute(select(func.count()).select_from(fills)).scalar(),
@@ -54,15 +72,37 @@ async def test_entry_partial_fill_exit_closes_trade_with_pnl_and_replays_change_
     app: tuple[App, PaperBroker],
 ) -> None:
     ot, paper = app
-    import_alerts(ot.uow(), {"RealDayTrading": {"TSLA": {
-        "open": False, "created_at": "2025-09-27T21:48:54.749824", "option_conid": 622542959,
-        "alert_details": {"ticker": "TSLA", "strike": "95", "side": "C"}}},
-        "Demslayer": {"TSLA": {"open": False, "alert_details": {"ticker": "TSLA",
-                                                                "strike": "95"}}}}, ot.clock)
+    import_alerts(
+        ot.uow(),
+        {
+            "RealDayTrading": {
+                "TSLA": {
+                    "open": False,
+                    "created_at": "2025-09-27T21:48:54.749824",
+                    "option_conid": 622542959,
+                    "alert_details": {"ticker": "TSLA", "strike": "95", "side": "C"},
+                }
+            },
+            "Demslayer": {
+                "TSLA": {"open": False, "alert_details": {"ticker": "TSLA", "strike": "95"}}
+            },
+        },
+        ot.clock,
+    )
     seen: list[OrderReport] = []
-    entry = create_proposal(ot.uow(), NewProposal(
-        kind=ProposalKind.ENTRY, broker="paper", account_id="P1", instrument=CALL,
-        quantity=D(4), order_type="limit", limit_price=D("2.40")), ot.clock)
+    entry = create_proposal(
+        ot.uow(),
+        NewProposal(
+            kind=ProposalKind.ENTRY,
+            broker="paper",
+            account_id="P1",
+            instrument=CALL,
+            quantity=D(4),
+            order_type="limit",
+            limit_price=D("2.40"),
+        ),
+        ot.clock,
+    )
     order = await ot.placer.submit(entry.id)
     assert order.state.status.value == "PLACED" and order.client_order_id
     assert order.client_order_id.startswith(f"ordertrail-{entry.id}-ENTRY-")
@@ -83,9 +123,18 @@ async def test_entry_partial_fill_exit_closes_trade_with_pnl_and_replays_change_
     trade_id = snap["orders"][0][4]
     assert snap["trades"][0][0:3] == ("OPEN", D(4), D("2.405"))
 
-    exit_ = create_proposal(ot.uow(), NewProposal(
-        kind=ProposalKind.EXIT, broker="paper", account_id="P1", linked_trade_id=trade_id,
-        order_type="limit", limit_price=D("3.00")), ot.clock)
+    exit_ = create_proposal(
+        ot.uow(),
+        NewProposal(
+            kind=ProposalKind.EXIT,
+            broker="paper",
+            account_id="P1",
+            linked_trade_id=trade_id,
+            order_type="limit",
+            limit_price=D("3.00"),
+        ),
+        ot.clock,
+    )
     await ot.placer.submit(exit_.id)
     await step()
     await step()
@@ -106,8 +155,9 @@ async def test_entry_partial_fill_exit_closes_trade_with_pnl_and_replays_change_
     result = await ot.applier.apply(replay)
     assert result.applied == 0 and result.events == 0 and result.fills == 0
     assert _snapshot(ot) == final
-    assert json.dumps(export_alerts(ot.uow()), sort_keys=True) == json.dumps(exported,
-                                                                              sort_keys=True)
+    assert json.dumps(export_alerts(ot.uow()), sort_keys=True) == json.dumps(
+        exported, sort_keys=True
+    )
 
 
 async def test_shuffled_reports_into_a_fresh_database_reach_the_same_order_state(
@@ -124,8 +174,14 @@ async def test_shuffled_reports_into_a_fresh_database_reach_the_same_order_state
     await ot.applier.apply(shuffled)
     await ot.applier.apply(seen)
     with ot.engine.connect() as c:
-        row = c.execute(select(orders.c.status, orders.c.filled_quantity, orders.c.external,
-                               orders.c.avg_fill_price)).one()
+        row = c.execute(
+            select(
+                orders.c.status,
+                orders.c.filled_quantity,
+                orders.c.external,
+                orders.c.avg_fill_price,
+            )
+        ).one()
         fill_total = c.execute(select(func.sum(fills.c.quantity))).scalar()
     assert (row.status, row.filled_quantity, row.external) == ("FILLED", D(6), True)
     assert D(str(fill_total)) == D(6)

@@ -9,8 +9,12 @@ from ordertrail.domain.status import OrderStatus as S
 
 
 def report(**kw: object) -> OrderReport:
-    base: dict[str, object] = {"broker": "tradier", "account_id": "A", "broker_order_id": "7",
-                               "quantity": D(100)}
+    base: dict[str, object] = {
+        "broker": "tradier",
+        "account_id": "A",
+        "broker_order_id": "7",
+        "quantity": D(100),
+    }
     return OrderReport(**(base | kw))  # type: ignore[arg-type]
 
 
@@ -19,8 +23,9 @@ START = OrderState(broker="tradier", account_id="A")
 
 def test_fills_between_polls_become_one_fill_at_the_increments_average() -> None:
     first = evolve(START, report(status=S.PARTIAL, filled_quantity=D(40), avg_fill_price=D(10)))
-    second = evolve(first.after, report(status=S.FILLED, filled_quantity=D(100),
-                                        avg_fill_price=D("10.6")))
+    second = evolve(
+        first.after, report(status=S.FILLED, filled_quantity=D(100), avg_fill_price=D("10.6"))
+    )
     assert [f.quantity for f in first.fills] == [D(40)]
     assert [(f.quantity, f.price) for f in second.fills] == [(D(60), D(11))]
     assert second.fills[0].execution_id == "tradier:A:7:100"
@@ -29,15 +34,17 @@ def test_fills_between_polls_become_one_fill_at_the_increments_average() -> None
 
 def test_the_same_report_twice_changes_nothing() -> None:
     once = evolve(START, report(status=S.PARTIAL, filled_quantity=D(40), avg_fill_price=D(10)))
-    again = evolve(once.after, report(status=S.PARTIAL, filled_quantity=D(40),
-                                      avg_fill_price=D(10)))
+    again = evolve(
+        once.after, report(status=S.PARTIAL, filled_quantity=D(40), avg_fill_price=D(10))
+    )
     assert not again.changed and again.fills == () and again.after == once.after
 
 
 def test_placed_after_partial_is_stale_and_ignored() -> None:
     partial = evolve(START, report(status=S.PARTIAL, filled_quantity=D(40), avg_fill_price=D(10)))
-    stale = evolve(partial.after, report(status=S.PLACED, broker_status="open",
-                                         filled_quantity=D(0)))
+    stale = evolve(
+        partial.after, report(status=S.PLACED, broker_status="open", filled_quantity=D(0))
+    )
     assert stale.stale and not stale.changed
     assert stale.after.status is S.PARTIAL and stale.after.filled_quantity == D(40)
 
@@ -45,17 +52,20 @@ def test_placed_after_partial_is_stale_and_ignored() -> None:
 def test_filled_without_price_waits_for_the_numbers() -> None:
     racing = evolve(START, report(status=S.FILLED, filled_quantity=D(100), avg_fill_price=None))
     assert racing.fills == () and racing.after.filled_quantity == 0
-    priced = evolve(racing.after, report(status=S.FILLED, filled_quantity=D(100),
-                                         avg_fill_price=D("9.5")))
+    priced = evolve(
+        racing.after, report(status=S.FILLED, filled_quantity=D(100), avg_fill_price=D("9.5"))
+    )
     assert [(f.quantity, f.price) for f in priced.fills] == [(D(100), D("9.5"))]
 
 
 def test_cancelled_with_fills_keeps_them_and_a_late_full_fill_makes_it_filled() -> None:
-    cancelled = evolve(START, report(status=S.CANCELLED, filled_quantity=D(30),
-                                     avg_fill_price=D(2)))
+    cancelled = evolve(
+        START, report(status=S.CANCELLED, filled_quantity=D(30), avg_fill_price=D(2))
+    )
     assert cancelled.after.status is S.CANCELLED and cancelled.after.filled_quantity == 30
-    late = evolve(cancelled.after, report(status=S.CANCELLED, filled_quantity=D(50),
-                                          avg_fill_price=D(2)))
+    late = evolve(
+        cancelled.after, report(status=S.CANCELLED, filled_quantity=D(50), avg_fill_price=D(2))
+    )
     assert late.after.status is S.CANCELLED and [f.quantity for f in late.fills] == [D(20)]
     full = evolve(late.after, report(status=S.FILLED, filled_quantity=D(100), avg_fill_price=D(2)))
     assert full.after.status is S.FILLED
@@ -72,10 +82,19 @@ def test_executions_are_deduplicated_by_id_and_push_the_filled_quantity() -> Non
 
 
 def test_sparse_report_leaves_unsaid_fields_alone() -> None:
-    working = evolve(START, report(status=S.PARTIAL, filled_quantity=D(40), avg_fill_price=D(10),
-                                   limit_price=D(11)))
-    sparse = evolve(working.after, OrderReport(broker="tradier", account_id="A",
-                                               broker_order_id="7", broker_status="PendingCancel",
-                                               status=S.PLACED))
+    working = evolve(
+        START,
+        report(status=S.PARTIAL, filled_quantity=D(40), avg_fill_price=D(10), limit_price=D(11)),
+    )
+    sparse = evolve(
+        working.after,
+        OrderReport(
+            broker="tradier",
+            account_id="A",
+            broker_order_id="7",
+            broker_status="PendingCancel",
+            status=S.PLACED,
+        ),
+    )
     assert sparse.after.filled_quantity == 40 and sparse.after.limit_price == 11
     assert sparse.after.status is S.PARTIAL and sparse.after.broker_status == "PendingCancel"

@@ -55,36 +55,59 @@ def test_occ_symbols_parse() -> None:
     option = parse_occ("SPY180720C00274000")
     assert option is not None
     assert (option.symbol, option.strike, option.right, option.expiry) == (
-        "SPY", D(274), "C", date(2018, 7, 20))
+        "SPY",
+        D(274),
+        "C",
+        date(2018, 7, 20),
+    )
     assert parse_occ("AAPL") is None
 
 
 def _alert(source: str, strike: str | None, right: str | None = None) -> Alert:
-    return Alert(id=hash((source, strike)), source=source, key="TSLA", symbol="TSLA",
-                 strike=D(strike) if strike else None, right=right)
+    return Alert(
+        id=hash((source, strike)),
+        source=source,
+        key="TSLA",
+        symbol="TSLA",
+        strike=D(strike) if strike else None,
+        right=right,
+    )
 
 
 def test_alerts_match_by_symbol_then_strike_across_alerters() -> None:
     call95 = option_instrument("TSLA", D(95), "C")
-    alerts = [_alert("A", "95", "C"), _alert("B", "95"), _alert("C", "100"),
-              Alert(id=9, source="D", key="AAPL", symbol="AAPL")]
+    alerts = [
+        _alert("A", "95", "C"),
+        _alert("B", "95"),
+        _alert("C", "100"),
+        Alert(id=9, source="D", key="AAPL", symbol="AAPL"),
+    ]
     match = match_alerts(call95, alerts)
     assert sorted(a.source for a in match.matched) == ["A", "B"]
     assert not match.ambiguous
 
 
 def test_ambiguous_alerter_is_reported_not_guessed() -> None:
-    alerts = [Alert(id=1, source="A", key="TSLA", symbol="TSLA", strike=D(95)),
-              Alert(id=2, source="A", key="TSLA-100", symbol="TSLA", strike=D(100))]
+    alerts = [
+        Alert(id=1, source="A", key="TSLA", symbol="TSLA", strike=D(95)),
+        Alert(id=2, source="A", key="TSLA-100", symbol="TSLA", strike=D(100)),
+    ]
     match = match_alerts(Instrument("TSLA", SecType.OPTION), alerts)
     assert match.matched == () and match.ambiguous_sources == ("A",)
 
 
 def test_long_option_trade_pnl_uses_the_multiplier() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    trade = open_trade(broker="t", account_id="A", instrument=option_instrument("TSLA", D(95), "C"),
-                       side="buy_to_open", filled=D(2), avg_price=D("2.40"), broker_order_id="1",
-                       at=at)
+    trade = open_trade(
+        broker="t",
+        account_id="A",
+        instrument=option_instrument("TSLA", D(95), "C"),
+        side="buy_to_open",
+        filled=D(2),
+        avg_price=D("2.40"),
+        broker_order_id="1",
+        at=at,
+    )
     closed = exit_filled(trade, D(2), D("3.10"), "2", exit_done=True, at=at)
     assert trade.direction is Direction.LONG
     assert closed.status is TradeStatus.CLOSED and closed.realized_pnl == D("140.00")
@@ -92,6 +115,14 @@ def test_long_option_trade_pnl_uses_the_multiplier() -> None:
 
 def test_short_stock_trade_pnl() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    trade = open_trade(broker="t", account_id="A", instrument=Instrument("AAPL"), side="sell_short",
-                       filled=D(10), avg_price=D(100), broker_order_id="1", at=at)
+    trade = open_trade(
+        broker="t",
+        account_id="A",
+        instrument=Instrument("AAPL"),
+        side="sell_short",
+        filled=D(10),
+        avg_price=D(100),
+        broker_order_id="1",
+        at=at,
+    )
     assert exit_filled(trade, D(10), D(90), "2", exit_done=True, at=at).realized_pnl == D(100)

@@ -10,18 +10,28 @@ from ordertrail.domain.status import TERMINAL, TRANSITIONS, OrderStatus, can_tra
 
 S = OrderStatus
 ALLOWED = {
-    (S.PENDING, S.PLACED), (S.PENDING, S.PARTIAL), (S.PENDING, S.FILLED),
-    (S.PENDING, S.CANCELLED), (S.PENDING, S.REJECTED), (S.PENDING, S.EXPIRED),
-    (S.PLACED, S.PARTIAL), (S.PLACED, S.FILLED), (S.PLACED, S.CANCELLED),
-    (S.PLACED, S.REJECTED), (S.PLACED, S.EXPIRED),
-    (S.PARTIAL, S.FILLED), (S.PARTIAL, S.CANCELLED), (S.PARTIAL, S.EXPIRED),
-    (S.CANCELLED, S.FILLED), (S.EXPIRED, S.FILLED),
+    (S.PENDING, S.PLACED),
+    (S.PENDING, S.PARTIAL),
+    (S.PENDING, S.FILLED),
+    (S.PENDING, S.CANCELLED),
+    (S.PENDING, S.REJECTED),
+    (S.PENDING, S.EXPIRED),
+    (S.PLACED, S.PARTIAL),
+    (S.PLACED, S.FILLED),
+    (S.PLACED, S.CANCELLED),
+    (S.PLACED, S.REJECTED),
+    (S.PLACED, S.EXPIRED),
+    (S.PARTIAL, S.FILLED),
+    (S.PARTIAL, S.CANCELLED),
+    (S.PARTIAL, S.EXPIRED),
+    (S.CANCELLED, S.FILLED),
+    (S.EXPIRED, S.FILLED),
 }
 PAIRS = [(a, b) for a in S for b in S if a is not b]
 
 
 def test_terminal_statuses_are_the_four_final_ones() -> None:
-    assert TERMINAL == {S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}
+    assert {S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED} == TERMINAL
     assert set(TRANSITIONS) == set(S)
 
 
@@ -33,16 +43,24 @@ def test_transition_table(current: OrderStatus, new: OrderStatus) -> None:
 def _state(status: OrderStatus) -> OrderState:
     filled = {S.PARTIAL: Decimal(4), S.FILLED: Decimal(10)}.get(status, Decimal(0))
     return OrderState(
-        broker="t", account_id="A", broker_order_id="1", status=status,
-        filled_quantity=filled, avg_fill_price=Decimal(5) if filled else None,
+        broker="t",
+        account_id="A",
+        broker_order_id="1",
+        status=status,
+        filled_quantity=filled,
+        avg_fill_price=Decimal(5) if filled else None,
         quantity=Decimal(10),
     )
 
 
 def _report(status: OrderStatus, filled: Decimal) -> OrderReport:
     return OrderReport(
-        broker="t", account_id="A", broker_order_id="1", status=status,
-        filled_quantity=filled, avg_fill_price=Decimal(5) if filled else None,
+        broker="t",
+        account_id="A",
+        broker_order_id="1",
+        status=status,
+        filled_quantity=filled,
+        avg_fill_price=Decimal(5) if filled else None,
         quantity=Decimal(10),
     )
 
