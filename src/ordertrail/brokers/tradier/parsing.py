@@ -275,7 +275,10 @@ def error_reasons(payload: Any) -> list[str]:
     errors = payload.get("errors") if isinstance(payload, Mapping) else None
     if not isinstance(errors, Mapping):
         return []
-    return [str(reason) for reason in _as_list(errors.get("error")) if reason]
+    reasons = errors.get("error")
+    if isinstance(reasons, list):
+        return [str(reason) for reason in reasons if reason]
+    return [str(reasons)] if reasons else []
 
 
 def parse_error(status_code: int, body_text: str, *, now: datetime | None = None) -> BrokerError:

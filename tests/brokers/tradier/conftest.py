@@ -1,0 +1,82 @@
+"""Fixtures for the Tradier adapter tests: a fake Tradier server and a broker pointed at it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ordertrail.brokers.tradier import TradierBroker, TradierConfig
+from ordertrail.domain.events import Fill
+from ordertrail.domain.order import OrderState, evolve
+from ordertrail.domain.report import OrderReport
+from tests.fakes.tradier import FakeTradier
+
+RESOURCES = Path(__file__).parents[2] / "resources" / "tradier"
+TOKEN = "tok-SECRET-7f3c2a104e1b4c8e"
+
+
+def load(name: str) -> Any:
+    """Read a recorded payload with exact decimals."""
+    text = (RESOURCES / name).read_text()
+    return json.loads(text, parse_float=Decimal) if name.endswith(".json") else text
+
+
+@pytest.fixture(scope="session")
+def served_fake() -> Iterator[FakeTradier]:
+    with FakeTradier(token=TOKEN, accounts=("VA11111111", "VA22222222")) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(served_fake: FakeTradier) -> FakeTradier:
+    served_fake.reset()
+    served_fake.set_knobs(heartbeat_interval_s=0.2)
+    return served_fake
+
+
+def make_config(fake: FakeTradier, **overrides: Any) -> TradierConfig:
+    values: dict[str, Any] = {
+        "access_token": fake.token,
+        "account_id": fake.account_id,
+        "base_url": fake.base_url,
+        "heartbeat_timeout_s": 2.0,
+        "fill_data_deadline_s": 2.0,
+        "fill_data_interval_s": 0.05,
+        "retry_backoff_s": 0.01,
+        "request_timeout_s": 3.0,
+    }
+    return TradierConfig(**(values | overrides))
+
+
+@pytest.fixture
+async def broker(fake: FakeTradier) -> AsyncIterator[TradierBroker]:
+    tradier = TradierBroker(make_config(fake))
+    yield tradier
+    await tradier.aclose()
+
+
+@pytest.fixture
+async def short_timeout_broker(fake: FakeTradier) -> AsyncIterator[TradierBroker]:
+    client = httpx.AsyncClient(timeout=0.5)
+    tradier = TradierBroker(make_config(fake), http=client)
+    yield tradier
+    await client.aclose()
+
+
+def fold(
+    reports: Iterable[OrderReport], state: OrderState | None = None
+) -> tuple[OrderState, list[Fill]]:
+    """Apply reports through the domain's `evolve`; return the final state and every fill."""
+    state = state or OrderState(broker="tradier", account_id="VA11111111")
+    fills: list[Fill] = []
+    for report in reports:
+        change = evolve(state, report, fills)
+        fills.extend(change.fills)
+        state = change.after
+    return state, fills
