@@ -28,6 +28,9 @@ from ordertrail.errors import BrokerAuthError, BrokerUnavailable
 from ordertrail.ports import StreamBatch, StreamConnected, StreamItem
 
 log = logging.getLogger(__name__)
+# The websocket library logs handshake headers (our session cookie) at DEBUG: keep it above.
+_protocol_log = logging.getLogger(f"{__name__}.protocol")
+_protocol_log.setLevel(logging.INFO)
 
 BROKER = "ibkr"
 IGNORED_TOPICS = frozenset({"ntf", "blt", "spl", "act", "tic"})
@@ -88,7 +91,11 @@ class IbkrStream:
             ) from error
 
     def _connect_options(self, token: str) -> dict[str, Any]:
-        options: dict[str, Any] = {"ping_interval": None, "max_size": 64 * 2**20}
+        options: dict[str, Any] = {
+            "ping_interval": None,
+            "max_size": 64 * 2**20,
+            "logger": _protocol_log,
+        }
         if self._config.ws_auth in ("cookie", "both"):
             cookie = json.dumps({"session": token}, separators=(",", ":"))
             options["additional_headers"] = {"Cookie": f"api={cookie}"}
