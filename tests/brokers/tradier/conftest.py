@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from decimal import Decimal
@@ -15,7 +17,9 @@ from ordertrail.brokers.tradier import TradierBroker, TradierConfig
 from ordertrail.domain.events import Fill
 from ordertrail.domain.order import OrderState, evolve
 from ordertrail.domain.report import OrderReport
+from ordertrail.ports import StreamBatch, StreamConnected, StreamItem
 from tests.fakes.tradier import FakeTradier
+from tests.support.eventually import eventually
 
 RESOURCES = Path(__file__).parents[2] / "resources" / "tradier"
 TOKEN = "tok-SECRET-7f3c2a104e1b4c8e"
@@ -80,3 +84,57 @@ def fold(
         fills.extend(change.fills)
         state = change.after
     return state, fills
+
+
+class StreamCollector:
+    """Read a broker stream in the background, keeping every item and the error it ended with."""
+
+    def __init__(self, stream: AsyncIterator[StreamItem]) -> None:
+        self.stream = stream
+        self.items: list[StreamItem] = []
+        self.error: BaseException | None = None
+        self.ended = False
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for item in self.stream:
+                self.items.append(item)
+        except Exception as error:
+            self.error = error
+        finally:
+            self.ended = True
+
+    @property
+    def connected(self) -> bool:
+        return any(isinstance(item, StreamConnected) for item in self.items)
+
+    @property
+    def reports(self) -> list[OrderReport]:
+        flat: list[OrderReport] = []
+        for item in self.items:
+            if isinstance(item, StreamBatch):
+                flat.extend(item.reports)
+            elif isinstance(item, OrderReport):
+                flat.append(item)
+        return flat
+
+    def reports_for(self, order_id: str) -> list[OrderReport]:
+        return [report for report in self.reports if report.broker_order_id == order_id]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def open_stream(broker: TradierBroker, fake: FakeTradier) -> StreamCollector:
+    """Start a stream session and wait until the fake has the subscriber."""
+    stream = broker.stream()
+    assert stream is not None
+    collector = StreamCollector(stream)
+    await eventually(lambda: collector.connected and fake.stream_subscribers == 1)
+    return collector

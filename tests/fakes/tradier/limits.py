@@ -30,6 +30,7 @@ class RateLimits:
         self._now = now
         self._windows: dict[tuple[str, str], Window] = {}
         self._lock = threading.Lock()
+        self.refused = 0
 
     def configure(self, window_s: float | None = None, **limits: int) -> None:
         """Change budgets (and the window length); open windows start afresh."""
@@ -50,6 +51,8 @@ class RateLimits:
             ok = window.used < allowed
             if ok:
                 window.used += 1
+            else:
+                self.refused += 1
             headers = {
                 "X-Ratelimit-Allowed": str(allowed),
                 "X-Ratelimit-Used": str(window.used),
@@ -72,3 +75,4 @@ class RateLimits:
             self.limits = dict(DEFAULT_LIMITS)
             self.window_s = 60.0
             self._windows.clear()
+            self.refused = 0
