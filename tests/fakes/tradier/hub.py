@@ -47,6 +47,7 @@ class StreamHub:
         self._held: dict[str, Any] | None = None
         self.sessions_created = 0
         self.events_sent = 0
+        self.heartbeats_sent = 0
 
     def new_session(self) -> str:
         """Mint a session id; the previous one stops working and its sockets close."""
@@ -119,6 +120,7 @@ class StreamHub:
             self._held = None
             self.sessions_created = 0
             self.events_sent = 0
+            self.heartbeats_sent = 0
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one websocket: wait for the subscribe frame, then heartbeats and events."""
@@ -172,7 +174,9 @@ class StreamHub:
                     break
                 items.append(extra)
             await websocket.send_text("\n".join(to_json(one) for one in items))
-            self.events_sent += sum(1 for one in items if one.get("event") == "order")
+            orders = sum(1 for one in items if one.get("event") == "order")
+            self.events_sent += orders
+            self.heartbeats_sent += len(items) - orders
 
     async def _beat(self, subscriber: Subscriber) -> None:
         while True:

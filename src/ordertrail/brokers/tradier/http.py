@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 STANDARD = "standard"
 TRADING = "trading"
-QUOTA_RETRIES = 2
+QUOTA_RETRIES = 3
 QUOTA_MARGIN_S = 0.05
 
 
