@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ordertrail.brokers.tradier.parsing import (
     STATUS_MAP,
@@ -305,3 +307,45 @@ def test_every_fixture_is_covered() -> None:
     names = {path.name for path in RESOURCES.iterdir() if path.name != "README.md"}
     missing = names - COVERED - test_errors.COVERED
     assert not missing, f"fixtures without a parsing test: {sorted(missing)}"
+
+
+@st.composite
+def observed_fill_paths(draw: st.DrawFn) -> tuple[list[tuple[Decimal, Decimal]], list[dict]]:
+    """A real fill path and what polls and events could show of it: gaps, repeats, lag."""
+    executions = draw(
+        st.lists(
+            st.tuples(
+                st.integers(1, 50).map(Decimal),
+                st.integers(100, 50_000).map(lambda cents: Decimal(cents) / 100),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    quantity = sum(q for q, _ in executions)
+    snapshots, total, value = [], Decimal(0), Decimal(0)
+    for q, price in executions:
+        lagging = {"exec_quantity": total, "avg_fill_price": Decimal(0), "last_fill_price": 0}
+        total, value = total + q, value + q * price
+        status = "filled" if total == quantity else "partially_filled"
+        fresh = {"exec_quantity": total, "avg_fill_price": value / total}
+        fresh |= {"last_fill_price": price, "last_fill_quantity": q}
+        snapshots.append({"status": status} | (lagging if draw(st.booleans()) else fresh))
+        snapshots.append({"status": status} | fresh)
+    seen = [*draw(st.lists(st.sampled_from(snapshots), max_size=12)), snapshots[-1]]
+    base = {"id": 1, "class": "equity", "symbol": "AAPL", "type": "market", "quantity": quantity}
+    return executions, [base | snapshot for snapshot in seen]
+
+
+@given(observed_fill_paths())
+def test_any_observed_fill_path_gives_each_unit_once_and_no_zero_price(
+    path: tuple[list[tuple[Decimal, Decimal]], list[dict]],
+) -> None:
+    executions, orders = path
+    state, fills = fold(parse_order_dict(order, ACCOUNT, "poll") for order in orders)
+    assert sum(f.quantity for f in fills) == sum(q for q, _ in executions)
+    assert all(f.price > 0 for f in fills)
+    assert len({f.execution_id for f in fills}) == len(fills)
+    expected_value = sum(q * p for q, p in executions)
+    assert abs(sum(f.quantity * f.price for f in fills) - expected_value) < Decimal("0.000001")
+    assert state.status is OrderStatus.FILLED

@@ -231,3 +231,20 @@ async def test_dropped_event_is_recovered_by_polling(
         assert [(f.quantity, f.price) for f in fills] == [(D(5), D(50))]
     finally:
         await stream.close()
+
+
+async def test_a_filled_event_before_the_numbers_is_completed_by_re_reading(
+    fake: FakeTradier, broker: TradierBroker
+) -> None:
+    fake.set_knobs(fill_data_lag_reads=2)
+    order_id = fake.create_order("AAPL", quantity=50)
+    stream = await open_stream(broker, fake)
+    try:
+        fake.fill(order_id, 50, "187.93")
+        [report] = await eventually(lambda: stream.reports_for(str(order_id)))
+        assert report.status is OrderStatus.FILLED
+        assert (report.filled_quantity, report.avg_fill_price) == (50, D("187.93"))
+        _, fills = fold([report])
+        assert [(f.quantity, f.price) for f in fills] == [(D(50), D("187.93"))]
+    finally:
+        await stream.close()

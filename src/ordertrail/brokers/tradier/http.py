@@ -158,14 +158,16 @@ class TradierHttp:
             self._blocked_until[bucket] = datetime.fromtimestamp(int(expiry) / 1000, UTC)
 
     async def _wait_for_quota(self, bucket: str) -> None:
-        until = self._blocked_until.pop(bucket, None)
+        until = self._blocked_until.get(bucket)
         if until is None:
             return
         delay = (until - self._clock.now()).total_seconds()
-        if delay > 0:
-            delay = min(delay + QUOTA_MARGIN_S, self._config.max_quota_wait_s)
-            log.info("Tradier %s quota spent; waiting %.2fs for the next window", bucket, delay)
-            await self._sleep(delay)
+        if delay <= 0:
+            self._blocked_until.pop(bucket, None)
+            return
+        delay = min(delay + QUOTA_MARGIN_S, self._config.max_quota_wait_s)
+        log.info("Tradier %s quota spent; waiting %.2fs for the next window", bucket, delay)
+        await self._sleep(delay)
 
 
 def _with_call(error: BrokerError, method: str, path: str) -> BrokerError:

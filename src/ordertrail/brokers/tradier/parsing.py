@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -80,12 +81,11 @@ def parse_decimal(value: Any) -> Decimal | None:
     """Read a number Tradier sent (number, numeric string); None when absent or empty."""
     if value is None or isinstance(value, bool) or value in ("", "null"):
         return None
-    if isinstance(value, Decimal):
-        return value
     try:
-        return Decimal(str(value))
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -211,22 +211,13 @@ def needs_fill_data(report: OrderReport) -> bool:
 
 def parse_order_event(event: Mapping[str, Any], account_id: str) -> OrderReport:
     """Report an account-stream order event on its own: sparse, and never a price source."""
-    filled = _first_decimal(event, "exec_quantity", "executed_quantity")
-    broker_status = event.get("status")
-    return OrderReport(
-        broker=BROKER,
-        account_id=account_id,
-        broker_order_id=_text(event.get("id")),
-        status=_working_with_fills(map_status(broker_status), filled),
-        broker_status=broker_status if isinstance(broker_status, str) else None,
-        client_order_id=_text(event.get("tag")),
-        filled_quantity=filled,
-        remaining_quantity=parse_decimal(event.get("remaining_quantity")),
-        limit_price=_nonzero(parse_decimal(event.get("price"))),
-        order_type=_text(event.get("type")),
-        broker_ts=parse_timestamp(event.get("transaction_date")),
-        source="stream",
-        raw=event,
+    report = parse_order_dict(event, account_id, "stream")
+    return replace(
+        report,
+        avg_fill_price=None,
+        last_fill_price=None,
+        last_fill_quantity=None,
+        limit_price=_nonzero(report.limit_price),
     )
 
 
