@@ -30,6 +30,14 @@ def money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def average(value: Decimal | None) -> str:
+    """Write an average price (`"192.26"`, `"3.085"`; `""` before any fill)."""
+    if value is None:
+        return ""
+    text = format(value.quantize(Decimal("0.000001")).normalize(), "f")
+    return text if "." in text and len(text.split(".")[1]) >= 2 else f"{value:.2f}"
+
+
 def number(value: Decimal) -> float:
     return float(value)
 
@@ -90,7 +98,7 @@ def order_row(order: FakeOrder, *, price_as_number: bool = False) -> dict[str, A
     if contract.description2:
         row["description2"] = contract.description2
     if order.avg_price is not None:
-        row["avgPrice"] = money(order.avg_price)
+        row["avgPrice"] = average(order.avg_price)
     if order.order_ref is not None:
         row["order_ref"] = order.order_ref
     if order.reason is not None:
@@ -108,7 +116,7 @@ def fill_delta(order: FakeOrder, status_changed: bool) -> dict[str, Any]:
         "sizeAndFills": size_and_fills(order),
         "remainingQuantity": number(order.remaining),
         "filledQuantity": number(order.filled),
-        "avgPrice": money(order.avg_price),
+        "avgPrice": average(order.avg_price),
         "lastExecutionTime": f"{order.updated_at:%y%m%d%H%M%S}",
         "lastExecutionTime_r": ms(order.updated_at),
     }
@@ -171,7 +179,7 @@ def order_status(order: FakeOrder) -> dict[str, Any]:
     if order.price is not None:
         body["limit_price"] = money(order.price)
     if order.avg_price is not None:
-        body["average_price"] = money(order.avg_price)
+        body["average_price"] = average(order.avg_price)
     return body
 
 

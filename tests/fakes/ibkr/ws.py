@@ -40,6 +40,8 @@ class Hub:
         self.connections: set[Connection] = set()
         self._lock = threading.Lock()
         self.frames_sent: list[tuple[str, int]] = []  # (topic, number of args)
+        self.replayed: list[int] = []  # `str` history pushed on subscribe (rows per push)
+        self.tics = 0
 
     @property
     def authenticated_count(self) -> int:
@@ -127,6 +129,7 @@ class Hub:
             return None
         topic, _, argument = text.partition("+")
         if topic == "tic":
+            self.tics += 1
             stamp = int(time.time() * 1000)
             connection.push(
                 json.dumps({"topic": "tic", "alive": True, "id": "fake", "lastAccessed": stamp})
@@ -181,6 +184,7 @@ class Hub:
             for e in self.book.trades_since(int(options.get("days") or 1))
         ]
         if history:
+            self.replayed.append(len(history))
             connection.push(json.dumps({"topic": "str", "args": history}))
 
     async def _heartbeat(self, connection: Connection) -> None:

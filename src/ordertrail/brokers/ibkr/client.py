@@ -71,8 +71,9 @@ class IbkrBroker:
             config, clock=self._clock, known=self.contracts.options, connector=connector
         )
         self._ready = False
+        self._closed = False
         self._session: str | None = None
-        self._force_next = True
+        self._forced_at: datetime | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self._refs: dict[str, str] = {}
         self._inactive_since: dict[str, datetime] = {}
@@ -82,9 +83,11 @@ class IbkrBroker:
     async def list_orders(self, since: datetime) -> list[OrderReport]:
         """Report the session's live orders plus every order with trades since `since`."""
         await self._ensure_ready()
-        if self._force_next:
+        now = self._clock.now()
+        interval = timedelta(seconds=self.config.orders_force_interval_s)
+        if self._forced_at is None or now - self._forced_at >= interval:
             await self.http.orders(force=True)  # clears the gateway cache; answers empty
-            self._force_next = False
+            self._forced_at = now
         rows = order_rows(await self.http.orders())
         if rows is None:
             raise BrokerUnavailable("IBKR live orders answer has no order list", broker=BROKER)
@@ -168,6 +171,7 @@ class IbkrBroker:
 
     async def aclose(self) -> None:
         """Stop the keep-alive and release the HTTP client if we made it."""
+        self._closed = True
         if self._keepalive is not None:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,7 +185,7 @@ class IbkrBroker:
     async def _run_stream(self) -> AsyncIterator[StreamItem]:
         await self._ensure_ready()
         token = await self._tickle()
-        self._force_next = True  # a new socket: clear the gateway cache on the next poll
+        self._forced_at = None  # a new socket: clear the gateway cache on the next poll
         async for item in self._stream.session(token):
             if isinstance(item, OrderReport):
                 yield await self._finish(item)
@@ -196,7 +200,7 @@ class IbkrBroker:
         await self._tickle()
         await self.http.accounts()  # pre-flight before order calls and `sor`
         self._ready = True
-        if self._keepalive is None or self._keepalive.done():
+        if not self._closed and (self._keepalive is None or self._keepalive.done()):
             self._keepalive = asyncio.create_task(self._keep_alive())
 
     async def _tickle(self) -> str:

@@ -16,6 +16,8 @@ class IbkrConfig:
     a set confirms only those message ids (`o354`, `p12`...) and refuses the order otherwise.
     `inactive_grace_s`: an `Inactive` order without fills for this long is reported REJECTED.
     `orders_min_interval_s`: pacing of `/iserver/account/orders` (third parties saw 1 per 5 s).
+    `orders_force_interval_s`: send `force=true` again this often (it also un-mutes `sor`
+    after another client's filtered call).
     `ws_auth`: "cookie", "frame" or "both" (send the `api` cookie and the session frame).
     """
 
@@ -34,6 +36,7 @@ class IbkrConfig:
     tickle_interval_s: float = 60.0
     request_timeout_s: float = 15.0
     orders_min_interval_s: float = 5.0
+    orders_force_interval_s: float = 300.0
     read_retries: int = 3
     retry_backoff_s: float = 0.5
     rate_limit_backoff_s: float = 60.0

@@ -133,7 +133,11 @@ class IbkrHttp:
     async def answer_prompt(self, order_id: str, req_id: str, text: str) -> Any:
         """POST /iserver/notification: answer an advanced-order-reject prompt with one option."""
         body = {"orderId": int(order_id), "reqId": req_id, "text": text}
-        return await self._call("POST", "/iserver/notification", json=body)
+        response = await self._send("POST", "/iserver/notification", json=body)
+        try:
+            return _body(response)
+        except BrokerUnavailable:
+            return response.text  # some builds answer with bare text
 
     async def cancel(self, account_id: str, order_id: str) -> Any:
         """DELETE /iserver/account/{acct}/order/{id}; `-1` (cancel everything) is refused here."""

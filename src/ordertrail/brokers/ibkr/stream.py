@@ -93,6 +93,7 @@ class IbkrStream:
     def _connect_options(self, token: str) -> dict[str, Any]:
         options: dict[str, Any] = {
             "ping_interval": None,
+            "close_timeout": 2,
             "max_size": 64 * 2**20,
             "logger": _protocol_log,
         }
