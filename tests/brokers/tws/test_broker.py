@@ -1,0 +1,203 @@
+"""TwsBroker over real ib_async objects: placing, events, corrections, cancels, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from ordertrail.brokers.tws.client import TwsBroker
+from ordertrail.domain.instrument import Instrument, option_instrument
+from ordertrail.domain.status import OrderStatus
+from ordertrail.errors import BrokerError, BrokerRejected, BrokerUnavailable
+from ordertrail.ports import Broker, PlaceRequest, StreamConnected
+from tests.brokers.ibkr.conftest import Ledger
+from tests.brokers.tws.conftest import ACCOUNT, FakeTws
+from tests.support.eventually import eventually
+
+D = Decimal
+SINCE = datetime.now(UTC) - timedelta(days=1)
+
+
+def request(**fields) -> PlaceRequest:
+    values = {
+        "client_order_id": "ot-3-ENTRY-20260105T150000000Z",
+        "instrument": option_instrument("TSLA", D(250), "C", date(2026, 6, 19)),
+        "side": "buy_to_open",
+        "quantity": D(10),
+        "order_type": "limit",
+        "limit_price": D("3.10"),
+    }
+    values.update(fields)
+    return PlaceRequest(**values)
+
+
+class Consumer:
+    """Run `broker.stream()` sessions like the watcher and fold what arrives."""
+
+    def __init__(self, broker: TwsBroker) -> None:
+        self.broker = broker
+        self.ledger = Ledger(ACCOUNT)
+        self.connects = 0
+        self.drops: list[BrokerError] = []
+        self.reports = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            stream = self.broker.stream()
+            assert stream is not None
+            try:
+                async for item in stream:
+                    if isinstance(item, StreamConnected):
+                        self.connects += 1
+                    else:
+                        self.reports.append(item)
+                    self.ledger.apply(item)
+            except BrokerError as error:
+                self.drops.append(error)
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.fixture
+async def consumer(broker: TwsBroker):
+    running = Consumer(broker)
+    await eventually(lambda: running.connects == 1)
+    yield running
+    await running.stop()
+
+
+def test_the_broker_implements_the_port(broker: TwsBroker):
+    assert isinstance(broker, Broker) and broker.name == "tws"
+
+
+async def test_place_sends_our_order_ref_and_returns_the_perm_id(tws: FakeTws, broker: TwsBroker):
+    result = await broker.place(request())
+    assert result.broker_order_id == "69483056"
+    [(contract, order, _perm)] = tws.orders.values()
+    assert order.orderRef == "ot-3-ENTRY-20260105T150000000Z" and order.account == ACCOUNT
+    assert (order.action, order.orderType, order.lmtPrice, order.totalQuantity) == (
+        "BUY",
+        "LMT",
+        3.1,
+        10.0,
+    )
+    assert (contract.secType, contract.strike, contract.right) == ("OPT", 250.0, "C")
+    assert contract.lastTradeDateOrContractMonth == "20260619"
+    assert any("ot-3-ENTRY" in message for message in tws.messages)  # really encoded
+    report = result.report
+    assert report is not None and report.status is OrderStatus.PLACED
+    assert report.client_order_id == "ot-3-ENTRY-20260105T150000000Z"
+
+
+async def test_fills_with_a_correction_fold_to_one_fill_per_execution(
+    tws: FakeTws, broker: TwsBroker, consumer: Consumer
+):
+    result = await broker.place(request())
+    key = result.broker_order_id
+    order_id = next(iter(tws.orders))
+    first = tws.execute(order_id, 3, 3.05)
+    tws.execute(order_id, 3, 3.05, exec_id=first.execId[:-2] + "02")  # the correction
+    tws.status(order_id, "Submitted", 3, 7, 3.05)
+    tws.status(order_id, "Submitted", 3, 7, 3.05)  # repeated callbacks happen
+    await eventually(lambda: consumer.ledger.states[key].status is OrderStatus.PARTIAL)
+    tws.execute(order_id, 7, 3.10)
+    tws.status(order_id, "Filled", 10, 0, 3.085)
+    tws.status(order_id, "Submitted", 10, 0, 3.085)  # a late Submitted after Filled
+    await eventually(lambda: len(consumer.reports) >= 6)
+    state = consumer.ledger.states[key]
+    assert state.status is OrderStatus.FILLED and state.filled_quantity == 10
+    fills = consumer.ledger.fills[key]
+    assert [(f.quantity, f.price) for f in fills] == [(3, D("3.05")), (7, D("3.1"))]
+    assert len({f.execution_id for f in fills}) == 2
+
+
+async def test_fills_missed_while_disconnected_are_reported_after_reconnect(
+    tws: FakeTws, broker: TwsBroker, consumer: Consumer
+):
+    result = await broker.place(request())
+    key = result.broker_order_id
+    order_id = next(iter(tws.orders))
+    tws.execute(order_id, 4, 3.05)
+    await eventually(lambda: len(consumer.ledger.fills[key]) == 1)
+    tws.refuse_connections = True
+    tws.drop()
+    await eventually(lambda: len(consumer.drops) >= 2)  # the drop, then a refused reconnect
+    assert all(isinstance(d, BrokerUnavailable) for d in consumer.drops)
+    assert "cannot reach TWS" in str(consumer.drops[-1])
+    tws.execute(order_id, 6, 3.10, live=False)  # TWS filled the rest while we were away
+    tws.refuse_connections = False
+    await eventually(lambda: consumer.connects == 2)
+    await eventually(lambda: len(consumer.ledger.fills[key]) == 2)
+    assert [f.quantity for f in consumer.ledger.fills[key]] == [4, 6]
+    reloaded = [r for r in consumer.reports if r.executions and r.source == "stream"]
+    assert reloaded[-1].client_order_id == "ot-3-ENTRY-20260105T150000000Z"
+    assert len(tws.ib.fills()) == 2  # ib_async reloaded both; only the missing one was new
+
+
+async def test_cancel_goes_pending_then_cancelled(tws: FakeTws, broker: TwsBroker, consumer):
+    result = await broker.place(request())
+    key = result.broker_order_id
+    await broker.cancel(key)
+    order_id = next(iter(tws.orders))
+    assert tws.cancelled == [order_id]
+    await eventually(lambda: consumer.ledger.states[key].broker_status == "PendingCancel")
+    assert consumer.ledger.states[key].status is OrderStatus.PLACED
+    tws.status(order_id, "Cancelled", 0, 10, 0)
+    await eventually(lambda: consumer.ledger.states[key].status is OrderStatus.CANCELLED)
+    with pytest.raises(BrokerRejected, match="no order with permId 1"):
+        await broker.cancel("1")
+
+
+async def test_refused_order_is_rejected_with_the_tws_text(tws: FakeTws, broker: TwsBroker):
+    tws.reject_next = "Order rejected - reason: insufficient buying power"
+    with pytest.raises(BrokerRejected, match="insufficient buying power"):
+        await broker.place(request())
+
+
+async def test_unacknowledged_order_is_unavailable(tws: FakeTws, broker: TwsBroker):
+    tws.auto_ack = False
+    with pytest.raises(BrokerUnavailable, match="orderRef"):
+        await broker.place(request(order_type="market", limit_price=None))
+
+
+async def test_list_and_get_orders_include_fills_whose_trade_is_gone(
+    tws: FakeTws, broker: TwsBroker
+):
+    result = await broker.place(request(instrument=Instrument("AAPL"), side="sell"))
+    order_id = next(iter(tws.orders))
+    tws.execute(order_id, 10, 190.0)
+    tws.status(order_id, "Filled", 10, 0, 190.0)
+    [report] = await broker.list_orders(SINCE)
+    assert report.broker_order_id == result.broker_order_id
+    assert report.status is OrderStatus.FILLED and len(report.executions) == 1
+    tws.ib.wrapper.trades.clear()  # a filled parent gone from the trades list
+    [orphan] = await broker.list_orders(SINCE)
+    assert orphan.status is None and orphan.client_order_id == request().client_order_id
+    looked_up = await broker.get_order(result.broker_order_id)
+    assert looked_up is not None and looked_up.executions == orphan.executions
+    assert await broker.get_order("12345") is None
+
+
+async def test_requests_tws_cannot_take_are_refused(broker: TwsBroker, tws: FakeTws):
+    with pytest.raises(BrokerRejected):
+        await broker.place(request(side="exercise"))
+    assert tws.orders == {}
+
+
+def test_importing_the_adapter_does_not_import_ib_async():
+    code = (
+        "import sys, ordertrail.brokers.tws.client, ordertrail.brokers.tws.parsing;"
+        "assert 'ib_async' not in sys.modules, 'ib_async imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
