@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from ordertrail.brokers.tws.client import TwsBroker
+from ordertrail.brokers.tws.config import TwsConfig
 from ordertrail.domain.instrument import Instrument, option_instrument
 from ordertrail.domain.status import OrderStatus
 from ordertrail.errors import BrokerError, BrokerRejected, BrokerUnavailable
@@ -165,10 +166,13 @@ async def test_refused_order_is_rejected_with_the_tws_text(tws: FakeTws, broker:
         await broker.place(request())
 
 
-async def test_unacknowledged_order_is_unavailable(tws: FakeTws, broker: TwsBroker):
+async def test_unacknowledged_order_is_unavailable(tws: FakeTws):
     tws.auto_ack = False
+    broker = TwsBroker(TwsConfig(account_id=ACCOUNT, place_timeout_s=0.2), ib=tws.ib)
     with pytest.raises(BrokerUnavailable, match="orderRef"):
         await broker.place(request(order_type="market", limit_price=None))
+    [(_, trade)] = tws.ib.wrapper.trades.items()
+    assert trade.order.orderRef == request().client_order_id  # findable later by its ref
 
 
 async def test_list_and_get_orders_include_fills_whose_trade_is_gone(

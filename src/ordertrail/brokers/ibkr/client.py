@@ -95,7 +95,7 @@ class IbkrBroker:
         by_order: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for trade in trades:
             if _ours(trade, self.account_id):
-                by_order[id_text(trade.get("order_id")) or ""].append(trade)
+                by_order[_trade_key(trade)].append(trade)
         reports: list[OrderReport] = []
         for row in rows:
             if not _ours(row, self.account_id):
@@ -104,9 +104,9 @@ class IbkrBroker:
             executions = by_order.pop(report.broker_order_id or "", [])
             parsed = (parse_execution(t) for t in executions)
             reports.append(with_executions(report, (e for e in parsed if e is not None)))
-        for order_id, orphan_rows in by_order.items():
+        for orphan_rows in by_order.values():
             orphan = report_from_trades(orphan_rows, self.account_id, known=self.contracts.options)
-            if orphan is not None and order_id:
+            if orphan is not None and (orphan.broker_order_id or orphan.client_order_id):
                 reports.append(orphan)
         return [await self._finish(report) for report in reports]
 
@@ -277,6 +277,12 @@ def _trade_rows(body: Any) -> list[Mapping[str, Any]]:
     if not isinstance(body, list):
         raise BrokerUnavailable(f"IBKR trades answer is not a list: {body!r:.200}", broker=BROKER)
     return [row for row in body if isinstance(row, dict)]
+
+
+def _trade_key(row: Mapping[str, Any]) -> str:
+    """Group trade rows by order id, or by order ref on builds that leave the id out."""
+    order_id = id_text(row.get("order_id"))
+    return order_id if order_id is not None else f"ref:{row.get('order_ref') or ''}"
 
 
 def _ours(row: Mapping[str, Any], account_id: str) -> bool:

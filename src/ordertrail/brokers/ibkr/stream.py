@@ -207,8 +207,12 @@ class IbkrStream:
             return None
         self.seen_executions.add(execution_id)
         order_id = id_text(row.get("order_id"))
+        ref = text_or_none(row.get("order_ref"))
         if order_id is None:
-            order_id = self._order_by_ref.get(text_or_none(row.get("order_ref")) or "")
+            order_id = self._order_by_ref.get(ref or "")
+        if order_id is None and ref is None:
+            log.warning("IBKR execution %s names no order; polling will find it", execution_id)
+            return None
         return report_from_trades(
             [row],
             self._config.account_id,
