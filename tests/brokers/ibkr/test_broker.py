@@ -277,9 +277,18 @@ async def test_question_chain_is_not_interleaved_with_polls(
 ):
     import asyncio
 
+    polling = True
+
+    async def keep_polling() -> None:
+        while polling:
+            await broker.list_orders(SINCE)
+
+    poller = asyncio.create_task(keep_polling())
+    await eventually(lambda: gateway.calls["orders"] >= 3)
     gateway.ask_on_next_place("o354", "o163", "o383")
-    polls = [broker.list_orders(SINCE) for _ in range(3)]
-    *_, result = await asyncio.gather(*polls, broker.place(request()))
+    result = await broker.place(request())
+    polling = False
+    await poller
     assert gateway.order(int(result.broker_order_id)).order_ref == request().client_order_id
     assert gateway.entry.dropped == set()
 
