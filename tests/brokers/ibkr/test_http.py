@@ -408,3 +408,17 @@ async def test_requests_ibkr_cannot_take_are_refused_before_sending(fields):
     with pytest.raises(BrokerRejected):
         await make(recorded).place(stock_request(**fields))
     assert not any("orders" in p for p in recorded.paths("POST"))
+
+
+async def test_trades_without_order_id_attach_by_order_ref():
+    recorded = Recorded()
+    row = {**load("cp_orders_rows_four_presubmitted_limits.json")[0], "acct": "U1234567"}
+    row.pop("account")
+    [trade] = load("cp_trades_one_fill_docs.json")
+    trade = {k: v for k, v in trade.items() if k != "order_id"} | {"order_ref": row["order_ref"]}
+    stranger = {**trade, "execution_id": "0000e0d5.6576fd38.09.01", "order_ref": None}
+    recorded.on("GET", "/iserver/account/orders", 200, {"orders": [row], "snapshot": True})
+    recorded.on("GET", "/iserver/account/trades", 200, [trade, stranger])
+    [report] = await make(recorded).list_orders(SINCE)  # the stranger names no order
+    assert report.broker_order_id == "1210386759"
+    assert [e.execution_id for e in report.executions] == ["0000e0d5.6576fd38.01.01"]

@@ -102,6 +102,7 @@ class IbkrBroker:
                 continue
             report = parse_order_row(row, self.account_id, known=self.contracts.options)
             executions = by_order.pop(report.broker_order_id or "", [])
+            executions += by_order.pop(f"ref:{report.client_order_id}", [])
             parsed = (parse_execution(t) for t in executions)
             reports.append(with_executions(report, (e for e in parsed if e is not None)))
         for orphan_rows in by_order.values():

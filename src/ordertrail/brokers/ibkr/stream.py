@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from ordertrail.brokers.ibkr.config import IbkrConfig
 from ordertrail.brokers.ibkr.parsing import (
@@ -85,7 +85,7 @@ class IbkrStream:
                     yield item
         except ConnectionClosed as error:
             raise BrokerUnavailable(f"IBKR websocket closed: {error}", broker=BROKER) from error
-        except OSError as error:
+        except (OSError, WebSocketException) as error:
             raise BrokerUnavailable(
                 f"IBKR websocket unreachable at {url}: {error}", broker=BROKER
             ) from error
