@@ -234,7 +234,8 @@ class TwsBroker:
                 )
             changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=left)
+                async with asyncio.timeout(left):
+                    await changed.wait()
 
     def _trade(self, broker_order_id: str) -> Any | None:
         for trade in self.ib.trades():
