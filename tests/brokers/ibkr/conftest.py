@@ -45,12 +45,23 @@ def config_for(gateway: FakeIbkrGateway, **overrides: Any) -> IbkrConfig:
     return IbkrConfig(**settings)
 
 
+class States(dict[str, OrderState]):
+    """Order states by key; an order not seen yet reads as a fresh one (for probes)."""
+
+    def __init__(self, broker: str, account_id: str) -> None:
+        super().__init__()
+        self.fresh = OrderState(broker=broker, account_id=account_id)
+
+    def __missing__(self, key: str) -> OrderState:
+        return self.fresh
+
+
 class Ledger:
     """Fold reports through the domain's `evolve`, as the apply path does."""
 
-    def __init__(self, account_id: str = ACCOUNT) -> None:
+    def __init__(self, account_id: str = ACCOUNT, broker: str = "ibkr") -> None:
         self.account_id = account_id
-        self.states: dict[str, OrderState] = {}
+        self.states = States(broker, account_id)
         self.fills: dict[str, list[Fill]] = defaultdict(list)
         self.events: list[Any] = []
 
@@ -65,7 +76,7 @@ class Ledger:
             return
         for report in reports:
             key = report.broker_order_id or f"ref:{report.client_order_id}"
-            state = self.states.get(key) or OrderState(broker="ibkr", account_id=self.account_id)
+            state = self.states.get(key, self.states.fresh)
             change = evolve(state, report, known_fills=self.fills[key])
             self.states[key] = change.after
             self.fills[key].extend(change.fills)

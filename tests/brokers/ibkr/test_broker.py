@@ -395,3 +395,15 @@ async def test_ten_thousand_orders(gateway: FakeIbkrGateway, broker: IbkrBroker)
     gateway.set(max_rows=None)
     reports = await broker.list_orders(SINCE)
     assert len(reports) == 10_000 and len({r.broker_order_id for r in reports}) == 10_000
+
+
+async def test_the_session_is_kept_alive_with_tickle(
+    gateway: FakeIbkrGateway, gateway_broker_factory
+):
+    broker = gateway_broker_factory(tickle_interval_s=0.05)
+    try:
+        await broker.list_orders(SINCE)
+        await eventually(lambda: gateway.calls["tickle"] >= 3)
+    finally:
+        await broker.aclose()
+    assert broker._keepalive is None

@@ -43,7 +43,7 @@ class Consumer:
 
     def __init__(self, broker: TwsBroker) -> None:
         self.broker = broker
-        self.ledger = Ledger(ACCOUNT)
+        self.ledger = Ledger(ACCOUNT, broker="tws")
         self.connects = 0
         self.drops: list[BrokerError] = []
         self.reports = []
