@@ -85,6 +85,7 @@ class FakeIbkrGateway:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.book.schedule = lambda delay, fn: loop.call_soon_threadsafe(loop.call_later, delay, fn)
+        # `_serve`, not `serve`: the public one installs signal handlers in the test process
         self._task = asyncio.create_task(self._server._serve(sockets=[sock]))
         return self
 
