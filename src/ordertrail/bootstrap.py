@@ -160,14 +160,9 @@ def _ibkr(settings: Settings, clock: Clock) -> Broker | None:
 def _tws(settings: Settings, clock: Clock) -> Broker | None:
     if not settings.tws_account_id:
         return None
-    try:
-        client = importlib.import_module("ordertrail.brokers.tws.client")
-        tws_config = importlib.import_module("ordertrail.brokers.tws.config")
-    except ImportError as error:
-        raise ConfigurationError(
-            "ORDERTRAIL_TWS_ACCOUNT_ID is set but ib_async is missing: "
-            "pip install 'ordertrail[tws]'"
-        ) from error
+    # TwsBroker itself says what to install when the optional ib_async is missing.
+    client = importlib.import_module("ordertrail.brokers.tws.client")
+    tws_config = importlib.import_module("ordertrail.brokers.tws.config")
     config: Any = tws_config.TwsConfig(
         host=settings.tws_host,
         port=settings.tws_port,
