@@ -11,6 +11,17 @@ from ordertrail.domain.instrument import Instrument
 
 ZERO = Decimal(0)
 _SELL_SIDES = frozenset({"sell", "sell_short", "sell_to_open", "sell_to_close", "sld", "s"})
+# The side words a proposal may carry, and whether each buys or sells.
+ORDER_ACTIONS: dict[str, str] = {
+    "buy": "BUY",
+    "buy_to_open": "BUY",
+    "buy_to_close": "BUY",
+    "buy_to_cover": "BUY",
+    "sell": "SELL",
+    "sell_to_open": "SELL",
+    "sell_to_close": "SELL",
+    "sell_short": "SELL",
+}
 
 
 class TradeStatus(StrEnum):

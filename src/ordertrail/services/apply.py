@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ordertrail.clock import Clock
-from ordertrail.domain.events import EventKind, OrderEvent
+from ordertrail.domain.events import EventKind, Fill, OrderEvent
 from ordertrail.domain.order import Change, Order, OrderState, evolve
 from ordertrail.domain.report import OrderReport
 from ordertrail.services.consequences import Consequences
@@ -63,7 +63,7 @@ class _Batch:
         self.result = ApplyResult()
         self.by_key: dict[tuple[str, str, str], Order] = {}
         self.by_client_id: dict[str, Order] = {}
-        self.fills: dict[int, list] = {}  # type: ignore[type-arg]
+        self.fills: dict[int, list[Fill]] = {}
         self.consequences = Consequences(uow, now, self.result)
 
     def run(self, reports: Sequence[OrderReport]) -> ApplyResult:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from ordertrail.clock import Clock
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.proposal import Proposal, ProposalKind, ProposalLeg, ProposalStatus
-from ordertrail.domain.trade import Direction, TradeStatus
+from ordertrail.domain.trade import ORDER_ACTIONS, Direction, TradeStatus
 from ordertrail.errors import InvalidRequest, NotFound
 from ordertrail.storage.uow import UnitOfWork
 
@@ -42,6 +42,8 @@ def create_proposal(uow: UnitOfWork, request: NewProposal, clock: Clock) -> Prop
         )
     if request.duration not in DURATIONS:
         raise InvalidRequest(f"duration {request.duration!r} is not one of {sorted(DURATIONS)}")
+    if request.side is not None and request.side not in ORDER_ACTIONS:
+        raise InvalidRequest(f"side {request.side!r} is not one of {sorted(ORDER_ACTIONS)}")
     if request.order_type != "market" and request.limit_price is None:
         raise InvalidRequest(f"a {request.order_type} order needs limit_price")
     with uow:

@@ -11,22 +11,13 @@ from typing import Any
 from ordertrail.brokers.ibkr.config import IbkrConfig
 from ordertrail.brokers.ibkr.http import IbkrHttp
 from ordertrail.brokers.ibkr.values import id_text, text_or_none
+from ordertrail.domain.trade import ORDER_ACTIONS
 from ordertrail.errors import BrokerRejected, BrokerUnavailable
 from ordertrail.ports import PlaceRequest
 
 log = logging.getLogger(__name__)
 
 BROKER = "ibkr"
-SIDE_TO_IBKR: dict[str, str] = {
-    "buy": "BUY",
-    "buy_to_open": "BUY",
-    "buy_to_close": "BUY",
-    "buy_to_cover": "BUY",
-    "sell": "SELL",
-    "sell_to_open": "SELL",
-    "sell_to_close": "SELL",
-    "sell_short": "SELL",
-}
 ORDER_TYPE_TO_IBKR: dict[str, str] = {
     "market": "MKT",
     "limit": "LMT",
@@ -62,7 +53,7 @@ def build_ticket(request: PlaceRequest, conid: str) -> dict[str, Any]:
         raise BrokerRejected(
             "multi-leg orders are not supported at IBKR yet; place each leg", broker=BROKER
         )
-    side = SIDE_TO_IBKR.get(request.side.lower())
+    side = ORDER_ACTIONS.get(request.side.lower())
     order_type = ORDER_TYPE_TO_IBKR.get(request.order_type.lower())
     tif = DURATION_TO_IBKR.get(request.duration.lower())
     if side is None or order_type is None or tif is None:

@@ -22,21 +22,12 @@ from ordertrail.brokers.tws.parsing import (
 from ordertrail.clock import Clock, SystemClock
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
+from ordertrail.domain.trade import ORDER_ACTIONS
 from ordertrail.errors import BrokerRejected, BrokerUnavailable, ConfigurationError
 from ordertrail.ports import PlaceRequest, PlaceResult, StreamConnected, StreamItem
 
 log = logging.getLogger(__name__)
 
-ACTIONS = {
-    "buy": "BUY",
-    "buy_to_open": "BUY",
-    "buy_to_close": "BUY",
-    "buy_to_cover": "BUY",
-    "sell": "SELL",
-    "sell_to_open": "SELL",
-    "sell_to_close": "SELL",
-    "sell_short": "SELL",
-}
 ORDER_TYPES = {"market": "MKT", "limit": "LMT", "stop": "STP", "stop_limit": "STP LMT"}
 TIFS = {"day": "DAY", "gtc": "GTC", "ioc": "IOC", "opg": "OPG"}
 DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
@@ -246,7 +237,7 @@ class TwsBroker:
     def _order(self, request: PlaceRequest) -> Any:
         from ib_async import Order
 
-        action = ACTIONS.get(request.side.lower())
+        action = ORDER_ACTIONS.get(request.side.lower())
         order_type = ORDER_TYPES.get(request.order_type.lower())
         tif = TIFS.get(request.duration.lower())
         if request.legs or action is None or order_type is None or tif is None:
