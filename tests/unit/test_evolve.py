@@ -98,3 +98,26 @@ def test_sparse_report_leaves_unsaid_fields_alone() -> None:
     )
     assert sparse.after.filled_quantity == 40 and sparse.after.limit_price == 11
     assert sparse.after.status is S.PARTIAL and sparse.after.broker_status == "PendingCancel"
+
+
+def test_a_late_placement_answer_fills_gaps_but_overwrites_nothing() -> None:
+    streamed = evolve(START, report(status=S.PLACED, broker_status="Submitted", limit_price=D(5)))
+    answer = report(status=S.PLACED, broker_status="PreSubmitted", source="place")
+    late = evolve(streamed.after, answer)
+    assert not late.changed and late.after.broker_status == "Submitted"
+    first = evolve(START, answer)
+    assert first.after.broker_status == "PreSubmitted"
+
+
+def test_a_report_older_than_the_last_one_applied_overwrites_no_details() -> None:
+    from datetime import UTC, datetime
+
+    t1, t2 = datetime(2026, 1, 5, 15, 0, 1, tzinfo=UTC), datetime(2026, 1, 5, 15, 0, 2, tzinfo=UTC)
+    newer = evolve(
+        START, report(status=S.PLACED, broker_status="open", limit_price=D(6), broker_ts=t2)
+    )
+    older = evolve(
+        newer.after,
+        report(status=S.PLACED, broker_status="pending", limit_price=D(5), broker_ts=t1),
+    )
+    assert not older.changed and older.after.limit_price == 6

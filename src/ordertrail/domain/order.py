@@ -23,6 +23,7 @@ from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus, can_transition
 
 ZERO = Decimal(0)
+PLACEMENT_SOURCE = "place"  # OrderReport.source of a broker's answer to our placement
 _T = TypeVar("_T")
 _WORKING = frozenset({OrderStatus.PENDING, OrderStatus.PLACED, OrderStatus.PARTIAL})
 
@@ -218,10 +219,14 @@ def _next_state(
     avg: Decimal | None,
     stale: bool,
 ) -> OrderState:
-    fresh = not stale
+    older = _older(state, report)
+    fresh = not (stale or older)
 
     def pick(new: _T | None, old: _T) -> _T:
-        return new if (new is not None and fresh) else old
+        """Take the report's value; a stale report gives nothing, an older one only fills gaps."""
+        if new is None or stale or (older and old is not None):
+            return old
+        return new
 
     ts = state.last_broker_ts
     if report.broker_ts is not None and (ts is None or report.broker_ts > ts):
@@ -245,6 +250,19 @@ def _next_state(
         last_broker_ts=ts,
         flags=report.flags if fresh and report.flags != state.flags else state.flags,
     )
+
+
+def _older(state: OrderState, report: OrderReport) -> bool:
+    """Tell whether a later broker view has already spoken for this report's descriptive fields.
+
+    A report stamped before the last one we applied, or the placement answer of an order the
+    broker has since reported on (the answer can land after the stream's first updates), may
+    fill in what we lack but overwrites nothing.
+    """
+    if report.source == PLACEMENT_SOURCE and state.broker_status is not None:
+        return True
+    last = state.last_broker_ts
+    return report.broker_ts is not None and last is not None and report.broker_ts < last
 
 
 def _events(

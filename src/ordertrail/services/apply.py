@@ -81,11 +81,13 @@ class _Batch:
         state = order.state
         if state.broker_order_id:
             self.by_key[(state.broker, state.account_id, state.broker_order_id)] = order
-        if order.client_order_id and not order.external:
+        # Our ids are unique; an external order's tag is only a key until its broker id is known
+        # (brokers reuse tags, e.g. a strategy name on every order).
+        if order.client_order_id and (not order.external or not state.broker_order_id):
             self.by_client_id[order.client_order_id] = order
 
     def _resolve(self, report: OrderReport) -> Order:
-        """Find our order: by client order id, then broker order id; else adopt it as external."""
+        """Find the order: by client order id, then broker order id; else adopt it as external."""
         mine = self.by_client_id.get(report.client_order_id or "")
         if mine is not None and mine.state.account_id == report.account_id:
             known_id = mine.state.broker_order_id
