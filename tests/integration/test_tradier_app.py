@@ -1,0 +1,212 @@
+"""ordertrail against the fake Tradier server: placing, adopting, alerts, lost answers, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ordertrail.bootstrap import App, bootstrap
+from ordertrail.brokers.tradier import TradierBroker, TradierConfig
+from ordertrail.domain.instrument import option_instrument
+from ordertrail.domain.proposal import ProposalKind
+from ordertrail.services.alerts_io import export_alerts, import_alerts
+from ordertrail.services.proposals import NewProposal, create_proposal
+from ordertrail.settings import Settings
+from ordertrail.storage.tables import orders, trades
+from tests.fakes.tradier import FakeTradier, Fault
+
+TOKEN = "tok-app-SECRET-91b2"
+ACCOUNT = "VA55555555"
+CALL = option_instrument("TSLA", D(95), "C", expiry=date(2026, 12, 18))
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[FakeTradier]:
+    with FakeTradier(token=TOKEN, accounts=(ACCOUNT,)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(served: FakeTradier) -> FakeTradier:
+    served.reset()
+    return served
+
+
+@pytest.fixture
+def app(fake: FakeTradier, database_url: str) -> Iterator[App]:
+    config = TradierConfig(
+        access_token=TOKEN,
+        account_id=ACCOUNT,
+        base_url=fake.base_url,
+        stream_enabled=False,
+        retry_backoff_s=0.01,
+        request_timeout_s=2.0,
+        fill_data_deadline_s=1.0,
+        fill_data_interval_s=0.05,
+    )
+    broker = TradierBroker(config)
+    app = bootstrap(Settings(database_url=database_url), brokers={f"tradier:{ACCOUNT}": broker})
+    yield app
+    app.applier.close()
+    app.engine.dispose()
+
+
+def _rows(app: App) -> list[dict[str, object]]:
+    with app.engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(select(orders).order_by(orders.c.id))]
+
+
+async def _reconcile(app: App) -> None:
+    assert await app.watchers[f"tradier:{ACCOUNT}"].reconcile() is not None
+
+
+def _entry(app: App, quantity: int = 2) -> int:
+    request = NewProposal(
+        kind=ProposalKind.ENTRY,
+        broker="tradier",
+        account_id=ACCOUNT,
+        instrument=CALL,
+        quantity=D(quantity),
+        order_type="limit",
+        limit_price=D("2.40"),
+    )
+    return create_proposal(app.uow(), request, app.clock).id
+
+
+async def test_entry_and_exit_orders_carry_our_tags_and_close_the_trade(
+    app: App, fake: FakeTradier
+) -> None:
+    order = await app.placer.submit(_entry(app))
+    assert order.client_order_id and order.state.broker_order_id
+    at_broker = fake.orders_with_tag(order.client_order_id)
+    assert [o.option_symbol for o in at_broker] == [CALL.option_symbol]
+    fake.fill(int(order.state.broker_order_id), 2, "2.40")
+    await _reconcile(app)
+    trade_id = _rows(app)[0]["trade_id"]
+    assert trade_id is not None
+    exit_request = NewProposal(
+        kind=ProposalKind.EXIT,
+        broker="tradier",
+        account_id=ACCOUNT,
+        linked_trade_id=int(str(trade_id)),
+        order_type="limit",
+        limit_price=D("3.10"),
+    )
+    exit_order = await app.placer.submit(create_proposal(app.uow(), exit_request, app.clock).id)
+    assert exit_order.client_order_id and "-EXIT-" in exit_order.client_order_id
+    assert fake.orders_with_tag(exit_order.client_order_id)[0].side == "sell_to_close"
+    assert exit_order.state.broker_order_id is not None
+    fake.fill(int(exit_order.state.broker_order_id), 2, "3.10")
+    await _reconcile(app)
+    with app.engine.connect() as c:
+        trade = c.execute(select(trades)).one()
+    assert (trade.status, trade.realized_pnl) == ("CLOSED", D(140))
+
+
+async def test_an_order_placed_by_hand_is_adopted_and_opens_alerts_of_every_alerter(
+    app: App, fake: FakeTradier
+) -> None:
+    entry = {"open": False, "alert_details": {"ticker": "TSLA", "strike": "95", "side": "C"}}
+    import_alerts(
+        app.uow(),
+        {
+            "RealDayTrading": {"TSLA": entry},
+            "Demslayer": {"TSLA": entry},
+            "ProfAndKian": {"AAPL": {"open": False}},
+        },
+        app.clock,
+    )
+    broker_id = fake.create_order(
+        "TSLA", "buy_to_open", 3, "market", klass="option", option_symbol=CALL.option_symbol
+    )
+    fake.fill(broker_id, 1, "2.50")
+    await _reconcile(app)
+    fake.fill(broker_id, 2, "2.56")
+    await _reconcile(app)
+    await _reconcile(app)
+    (row,) = _rows(app)
+    assert row["external"] is True and row["status"] == "FILLED" and row["proposal_id"] is None
+    assert row["broker_order_id"] == str(broker_id)
+    exported = export_alerts(app.uow())
+    for source in ("RealDayTrading", "Demslayer"):
+        update = exported[source]["TSLA"]["last_order_update"]
+        assert exported[source]["TSLA"]["open"] is True
+        assert (update["order_id"], update["status"], update["filled_qty"]) == (
+            str(broker_id),
+            "FILLED",
+            3,
+        )
+    assert "last_order_update" not in exported["ProfAndKian"]["AAPL"]
+
+
+async def test_a_placement_whose_answer_is_lost_is_found_by_tag_and_never_placed_again(
+    app: App, fake: FakeTradier
+) -> None:
+    fake.lose_next_place(Fault.GATEWAY_TIMEOUT)
+    order = await app.placer.submit(_entry(app))
+    assert order.client_order_id is not None
+    assert order.state.status.value == "PENDING" and order.state.broker_order_id is None
+    await _reconcile(app)
+    await _reconcile(app)
+    assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 0
+    (row,) = _rows(app)
+    at_broker = fake.orders_with_tag(order.client_order_id)
+    assert len(at_broker) == 1
+    assert row["broker_order_id"] == str(at_broker[0].id) and row["status"] == "PLACED"
+
+
+def test_sync_once_fills_orders_list_json(fake: FakeTradier, tmp_path: Path) -> None:
+    working = fake.create_order("AAPL", "buy", 100, "limit", price="187.50", tag="cli-test-1")
+    fake.fill(working, 40, "187.48")
+    done = fake.create_order("SPY", "sell", 5, "market")
+    fake.fill(done, 5, "450.10")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERTRAIL_")} | {
+        "ORDERTRAIL_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+        "ORDERTRAIL_TRADIER_ACCESS_TOKEN": TOKEN,
+        "ORDERTRAIL_TRADIER_ACCOUNT_ID": ACCOUNT,
+        "ORDERTRAIL_TRADIER_BASE_URL": fake.base_url,
+        "ORDERTRAIL_TRADIER_STREAM": "false",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ordertrail", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    synced = cli("sync", "--once")
+    assert synced.returncode == 0, synced.stderr
+    assert TOKEN not in synced.stdout + synced.stderr
+    listed = cli("orders", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    by_id = {row["broker_order_id"]: row for row in json.loads(listed.stdout)}
+    aapl, spy = by_id[str(working)], by_id[str(done)]
+    assert (
+        aapl["status"],
+        aapl["broker_status"],
+        aapl["filled_quantity"],
+        aapl["quantity"],
+        aapl["remaining_quantity"],
+        aapl["avg_fill_price"],
+        aapl["client_order_id"],
+        aapl["external"],
+    ) == ("PARTIAL", "partially_filled", "40", "100", "60", "187.48", "cli-test-1", True)
+    assert (spy["status"], spy["filled_quantity"], spy["avg_fill_price"], spy["side"]) == (
+        "FILLED",
+        "5",
+        "450.1",
+        None,
+    )
