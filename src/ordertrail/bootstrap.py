@@ -89,6 +89,7 @@ def bootstrap(
     placer = Placer(uow_factory, lookup, applier, clock, settings.client_order_prefix)
     app = App(settings, engine, clock, applier, placer, registry, TrackingStats())
     app_ref["app"] = app
+    applier.subscribe(lambda result: app.stats.count(result, clock.now()))
     for key, broker in registry.items():
         app.watchers[key] = AccountWatcher(
             broker,

@@ -20,6 +20,22 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class AccountCounts:
+    """One account's share of a batch: what the status endpoint's stats add up."""
+
+    reports: int = 0
+    applied: int = 0
+    fills: int = 0
+    alerts_updated: int = 0
+
+    def add(self, other: AccountCounts) -> None:
+        self.reports += other.reports
+        self.applied += other.applied
+        self.fills += other.fills
+        self.alerts_updated += other.alerts_updated
+
+
+@dataclass
 class ApplyResult:
     """What one batch of reports changed."""
 
@@ -34,6 +50,14 @@ class ApplyResult:
     order_ids: set[int] = field(default_factory=set)
     trade_ids: set[int] = field(default_factory=set)
     alert_ids: set[int] = field(default_factory=set)
+    accounts: dict[tuple[str, str], AccountCounts] = field(default_factory=dict)
+
+    def account(self, broker: str, account_id: str) -> AccountCounts:
+        """The counts of one account within this result."""
+        key = (broker, account_id)
+        if key not in self.accounts:
+            self.accounts[key] = AccountCounts()
+        return self.accounts[key]
 
     def merge(self, other: ApplyResult) -> None:
         """Add another batch's counts to this one."""
@@ -44,6 +68,8 @@ class ApplyResult:
         self.order_ids |= other.order_ids
         self.trade_ids |= other.trade_ids
         self.alert_ids |= other.alert_ids
+        for (broker, account_id), counts in other.accounts.items():
+            self.account(broker, account_id).add(counts)
 
 
 def apply_reports(uow: UnitOfWork, reports: Sequence[OrderReport], clock: Clock) -> ApplyResult:
@@ -74,6 +100,7 @@ class _Batch:
             self.fills = dict(self.uow.history.fills_for(wanted))
         for report in reports:
             self.result.reports += 1
+            self.result.account(report.broker, report.account_id).reports += 1
             self._apply_one(report)
         return self.result
 
@@ -157,6 +184,9 @@ class _Batch:
             return
         order = self._write(order, change, report)
         self.result.applied += 1
+        counts = self.result.account(report.broker, report.account_id)
+        counts.applied += 1
+        counts.fills += len(change.fills)
         self.result.order_ids.add(order.id)
         order = self.consequences.follow(order, change)
         self.uow.orders.save_state(order, at=self.now)

@@ -112,6 +112,7 @@ class Consequences:
             assert alert.id is not None
             self.uow.alerts.mark_order_update(alert.id, update, self.now)
             self.result.alerts_updated += 1
+            self.result.account(order.state.broker, order.state.account_id).alerts_updated += 1
             self.result.alert_ids.add(alert.id)
         summary: dict[str, Any] = {
             "matched": [a.id for a in match.matched],

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ordertrail.services.apply import ApplyResult
 
 
 @dataclass
@@ -55,6 +58,16 @@ class TrackingStats:
         if key not in self.accounts:
             self.accounts[key] = AccountStats(broker, account_id)
         return self.accounts[key]
+
+    def count(self, result: ApplyResult, at: datetime) -> None:
+        """Add a committed batch to the accounts it touched (an Applier listener)."""
+        for (broker, account_id), counts in result.accounts.items():
+            stats = self.account(broker, account_id)
+            stats.orders_processed += counts.reports
+            stats.alerts_updated += counts.alerts_updated
+            stats.fills += counts.fills
+            if counts.applied:
+                stats.last_update = at
 
     def as_json(self) -> dict[str, Any]:
         accounts = list(self.accounts.values())

@@ -80,16 +80,7 @@ class AccountWatcher:
                 return None
             self.stats.last_polled_at = result.timestamp
             self.stats.last_reconciled_at = result.timestamp
-            self.count(result.applied)
             return result.applied
-
-    def count(self, result: ApplyResult) -> None:
-        """Add an applied batch to this account's stats."""
-        self.stats.orders_processed += result.reports
-        self.stats.alerts_updated += result.alerts_updated
-        self.stats.fills += result.fills
-        if result.applied:
-            self.stats.last_update = self.clock.now()
 
     async def _poll_loop(self) -> None:
         while True:
@@ -118,7 +109,7 @@ class AccountWatcher:
                         await self.reconcile()
                         continue
                     reports = item.reports if isinstance(item, StreamBatch) else (item,)
-                    self.count(await self.applier.apply(reports))
+                    await self.applier.apply(reports)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # reconnect whatever the stream died of

@@ -1,0 +1,214 @@
+"""ordertrail against the fake Client Portal gateway, with the watcher streaming and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import func, select
+
+from ordertrail.bootstrap import App, bootstrap
+from ordertrail.brokers.ibkr import IbkrBroker, IbkrConfig
+from ordertrail.domain.instrument import option_instrument
+from ordertrail.domain.proposal import ProposalKind
+from ordertrail.services.alerts_io import export_alerts, import_alerts
+from ordertrail.services.proposals import NewProposal, create_proposal
+from ordertrail.settings import Settings
+from ordertrail.storage.tables import alerts, fills, order_events, orders
+from tests.fakes.ibkr import FakeIbkrGateway
+from tests.support.eventually import eventually
+
+ACCOUNT = "DU7654321"
+CONID = 622542959
+EXPIRY = date(2026, 12, 18)
+CALL = option_instrument("TSLA", D(95), "C", expiry=EXPIRY, contract_id=str(CONID))
+ALERT = {
+    "open": False,
+    "option_conid": CONID,
+    "alert_details": {"ticker": "TSLA", "strike": "95", "side": "C"},
+}
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[FakeIbkrGateway]:
+    async with FakeIbkrGateway(account_id=ACCOUNT, hb_interval_s=0.2) as gw:
+        gw.add_option(CONID, "TSLA", EXPIRY, D(95), "C")
+        yield gw
+
+
+@pytest.fixture
+async def app(gateway: FakeIbkrGateway, database_url: str) -> AsyncIterator[App]:
+    config = IbkrConfig(
+        account_id=ACCOUNT,
+        base_url=gateway.base_url,
+        orders_min_interval_s=0.0,
+        retry_backoff_s=0.01,
+        heartbeat_timeout_s=2.0,
+        tic_interval_s=0.5,
+    )
+    settings = Settings(database_url=database_url, poll_interval_active=0.3, poll_interval_idle=0.3)
+    app = bootstrap(settings, brokers={f"ibkr:{ACCOUNT}": IbkrBroker(config)})
+    import_alerts(
+        app.uow(), {"RealDayTrading": {"TSLA": ALERT}, "Demslayer": {"TSLA": ALERT}}, app.clock
+    )
+    watchers = asyncio.create_task(app.run_watchers())
+    await eventually(lambda: app.stats.account("ibkr", ACCOUNT).subscribed, timeout=10)
+    yield app
+    watchers.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watchers
+    await app.aclose()
+
+
+def _order(app: App, **where: object) -> dict[str, object]:
+    query = select(orders).filter_by(**where)
+    with app.engine.connect() as c:
+        rows = [dict(r._mapping) for r in c.execute(query)]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _fill_count(app: App) -> int:
+    with app.engine.connect() as c:
+        return int(c.execute(select(func.count()).select_from(fills)).scalar_one())
+
+
+def _filled(app: App, quantity: int, **where: object):  # type: ignore[no-untyped-def]
+    def probe() -> bool:
+        row = _order(app, **where)
+        assert row["filled_quantity"] == quantity, row["filled_quantity"]
+        return True
+
+    return probe
+
+
+async def test_option_order_with_coid_fills_over_sor_and_updates_both_alerters_once(
+    app: App, gateway: FakeIbkrGateway
+) -> None:
+    gateway.ask_on_next_place("o354")
+    proposal = create_proposal(
+        app.uow(),
+        NewProposal(
+            kind=ProposalKind.ENTRY,
+            broker="ibkr",
+            account_id=ACCOUNT,
+            instrument=CALL,
+            quantity=D(10),
+            order_type="limit",
+            limit_price=D("2.40"),
+        ),
+        app.clock,
+    )
+    order = await app.placer.submit(proposal.id)
+    assert order.state.broker_order_id is not None and order.client_order_id is not None
+    broker_id = int(order.state.broker_order_id)
+    assert gateway.order(broker_id).order_ref == order.client_order_id
+    gateway.fill(broker_id, 3, "2.40")
+    await eventually(_filled(app, 3, proposal_id=proposal.id), timeout=10)
+    assert _order(app, proposal_id=proposal.id)["status"] == "PARTIAL"
+    gateway.fill_many(broker_id, [(4, "2.41"), (3, "2.42")])
+    await eventually(_filled(app, 10, proposal_id=proposal.id), timeout=10)
+    await eventually(lambda: _fill_count(app) == 3, timeout=10)
+    row = _order(app, proposal_id=proposal.id)
+    assert row["status"] == "FILLED" and row["trade_id"] is not None
+
+    def alerts_final() -> dict[int, object]:
+        with app.engine.connect() as c:
+            rows = c.execute(select(alerts.c.id, alerts.c.last_order_update, alerts.c.updated_at))
+            found = {
+                r.id: r.updated_at
+                for r in rows
+                if (r.last_order_update or {}).get("filled_qty") == 10
+            }
+        assert len(found) == 2
+        return found
+
+    settled = await eventually(alerts_final, timeout=10)
+    await app.applier.run(lambda: None)  # let any batch in flight finish and be counted
+    await asyncio.sleep(0)
+    counted = app.stats.account("ibkr", ACCOUNT).alerts_updated
+    await app.watchers[f"ibkr:{ACCOUNT}"].reconcile()
+    await app.watchers[f"ibkr:{ACCOUNT}"].reconcile()
+    assert alerts_final() == settled and _fill_count(app) == 3
+    assert app.stats.account("ibkr", ACCOUNT).alerts_updated == counted
+    exported = export_alerts(app.uow())
+    for source in ("RealDayTrading", "Demslayer"):
+        update = exported[source]["TSLA"]["last_order_update"]
+        assert (update["order_id"], update["status"], update["filled_qty"]) == (
+            str(broker_id),
+            "FILLED",
+            10,
+        )
+
+
+async def test_an_order_placed_by_hand_is_adopted_and_matched_by_symbol_and_strike(
+    app: App, gateway: FakeIbkrGateway
+) -> None:
+    broker_id = gateway.create_order(
+        symbol="TSLA",
+        side="BUY",
+        quantity=2,
+        price="2.50",
+        conid=CONID,
+        expiry=EXPIRY,
+        strike="95",
+        right="C",
+    )
+    gateway.fill(broker_id, 2, "2.50")
+    await eventually(_filled(app, 2, broker_order_id=str(broker_id)), timeout=10)
+    row = _order(app, broker_order_id=str(broker_id))
+    assert row["external"] is True and row["client_order_id"] is None
+    assert row["instrument"]["strike"] == "95" and row["instrument"]["right"] == "C"
+    assert row["alert_match"]["ambiguous"] == [] and len(row["alert_match"]["matched"]) == 2
+
+
+async def test_websocket_killed_during_fills_loses_nothing_and_str_replay_adds_nothing(
+    app: App, gateway: FakeIbkrGateway
+) -> None:
+    broker_id = gateway.create_order(
+        symbol="TSLA",
+        side="BUY",
+        quantity=6,
+        price="2.50",
+        conid=CONID,
+        expiry=EXPIRY,
+        strike="95",
+        right="C",
+    )
+    gateway.fill(broker_id, 2, "2.50")
+    await eventually(_filled(app, 2, broker_order_id=str(broker_id)), timeout=10)
+    stats = app.stats.account("ibkr", ACCOUNT)
+    reconnects = stats.reconnects
+    gateway.set(drop_frames=True)
+    gateway.fill(broker_id, 4, "2.55")
+    gateway.drop_websockets()
+    gateway.set(drop_frames=False)
+    await eventually(lambda: stats.reconnects > reconnects and stats.subscribed, timeout=15)
+    await eventually(_filled(app, 6, broker_order_id=str(broker_id)), timeout=10)
+    await eventually(lambda: _fill_count(app) == 2, timeout=10)
+    gateway.drop_websockets()
+    await eventually(lambda: stats.reconnects > reconnects + 1 and stats.subscribed, timeout=15)
+    await app.watchers[f"ibkr:{ACCOUNT}"].reconcile()
+    assert _fill_count(app) == 2
+    with app.engine.connect() as c:
+        fill_events = c.execute(
+            select(func.count()).select_from(order_events).where(order_events.c.kind == "FILL")
+        ).scalar_one()
+    assert fill_events == 2
+
+
+async def test_with_sor_silent_rest_polling_still_converges(
+    app: App, gateway: FakeIbkrGateway
+) -> None:
+    gateway.set(sor_silent=True)
+    broker_id = gateway.create_order(symbol="AAPL", side="BUY", quantity=5, price="190")
+    gateway.fill(broker_id, 5, "190")
+    await eventually(_filled(app, 5, broker_order_id=str(broker_id)), timeout=10)
+    await eventually(
+        lambda: _order(app, broker_order_id=str(broker_id))["status"] == "FILLED", timeout=10
+    )
+    assert _order(app, broker_order_id=str(broker_id))["quantity"] == 5 and _fill_count(app) == 1
