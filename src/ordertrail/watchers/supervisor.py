@@ -92,7 +92,8 @@ class AccountWatcher:
             )
             interval = self.active_interval if busy else self.idle_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                async with asyncio.timeout(interval):  # unlike wait_for, never eats a cancel
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _stream_loop(self) -> None:

@@ -62,7 +62,8 @@ class TradierStream:
         timeout = self._config.heartbeat_timeout_s
         while True:
             try:
-                frame = await asyncio.wait_for(socket.recv(), timeout=timeout)
+                async with asyncio.timeout(timeout):  # unlike wait_for, never eats a cancel
+                    frame = await socket.recv()
             except TimeoutError:
                 raise BrokerUnavailable(
                     f"Tradier account stream silent for {timeout:g}s; reconnect", broker=BROKER
