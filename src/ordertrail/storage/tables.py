@@ -176,6 +176,21 @@ alerts = Table(
     Index("ix_alerts_symbol", "symbol"),
 )
 
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("broker", String(32), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("label", String(128)),
+    Column("settings", JsonText, nullable=False),  # base URLs, stream switches: no secrets
+    Column("credentials", Text),  # the broker token; never logged, never in API output
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("broker", "account_id"),
+)
+
 sync_state = Table(
     "sync_state",
     metadata,
