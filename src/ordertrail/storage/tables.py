@@ -201,5 +201,7 @@ sync_state = Table(
     Column("last_reconciled_at", UtcDateTime),
     Column("stream_state", String(16)),
     Column("last_error", Text),
+    Column("owner", String(128)),  # the worker watching the account (host:pid)
+    Column("owner_since", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
 )
