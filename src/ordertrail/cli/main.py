@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,9 +27,11 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
 orders_cli = typer.Typer(help="Orders.", no_args_is_help=True)
 alerts_cli = typer.Typer(help="Alerts in the alerters' JSON format.", no_args_is_help=True)
+accounts_cli = typer.Typer(help="Broker accounts kept in the database.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(orders_cli, name="orders")
 cli.add_typer(alerts_cli, name="alerts")
+cli.add_typer(accounts_cli, name="accounts")
 out = Console()
 err = Console(stderr=True)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -60,6 +63,13 @@ def _need_brokers(app: App) -> None:
         )
 
 
+def _claim(app: App) -> None:
+    try:
+        app.claim_leases()
+    except OrdertrailError as error:
+        _fail(str(error))
+
+
 def _safe_host(host: str, settings: Settings) -> str:
     if settings.api_token_value() or host in LOOPBACK:
         return host
@@ -79,6 +89,8 @@ def serve(
     from ordertrail.api.app import create_app
 
     app = _app()
+    if not no_watchers:
+        _claim(app)
     host = _safe_host(host, app.settings)
     if not app.settings.api_token_value():
         err.print(
@@ -102,6 +114,7 @@ def worker() -> None:
     """Run the broker watchers only (no HTTP)."""
     app = _app()
     _need_brokers(app)
+    _claim(app)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(app.run_watchers())
 
@@ -243,6 +256,63 @@ def alerts_export(file: Path, source: Annotated[str | None, typer.Option()] = No
     app = _app(brokers={})
     file.write_text(json.dumps(export_alerts(app.uow(), source), indent=2) + "\n")
     out.print(f"wrote {file}")
+
+
+@accounts_cli.command("add")
+def accounts_add(
+    broker: str,
+    account_id: str,
+    token_env: Annotated[
+        str | None, typer.Option(help="Name of an environment variable holding the token.")
+    ] = None,
+    setting: Annotated[list[str] | None, typer.Option(help="NAME=VALUE, repeatable.")] = None,
+    label: str | None = None,
+) -> None:
+    """Add (or replace) a broker account for the workers; the token is read from a variable."""
+    from ordertrail.broker_factory import AccountSpec
+    from ordertrail.services.accounts import add_account
+
+    credentials = None
+    if token_env:
+        credentials = os.environ.get(token_env)
+        if not credentials:
+            _fail(f"environment variable {token_env} is empty or not set")
+    options: dict[str, Any] = {}
+    for item in setting or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--setting {item!r}: write NAME=VALUE")
+        options[name] = {"true": True, "false": False}.get(value.lower(), value)
+    app = _app(brokers={})
+    try:
+        new = add_account(
+            app.engine, AccountSpec(broker, account_id, credentials, options), app.clock, label
+        )
+    except OrdertrailError as error:
+        _fail(str(error))
+    out.print(f"{broker}:{account_id} {'added' if new else 'updated'}")
+
+
+@accounts_cli.command("list")
+def accounts_list() -> None:
+    """List stored accounts (tokens are never shown)."""
+    from ordertrail.services.accounts import list_accounts
+
+    app = _app(brokers={})
+    sys.stdout.write(json.dumps(list_accounts(app.engine), indent=2) + "\n")
+
+
+@accounts_cli.command("remove")
+def accounts_remove(broker: str, account_id: str) -> None:
+    """Forget a stored account (its orders stay)."""
+    from ordertrail.services.accounts import remove_account
+
+    app = _app(brokers={})
+    try:
+        remove_account(app.engine, broker, account_id)
+    except OrdertrailError as error:
+        _fail(str(error))
+    out.print(f"{broker}:{account_id} removed")
 
 
 def main() -> None:
