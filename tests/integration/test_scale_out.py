@@ -14,13 +14,13 @@ from tests.support.eventually import eventually_sync
 
 
 @pytest.mark.postgres
-def test_three_workers_share_thirty_accounts_and_take_over_a_killed_ones(tmp_path: Path) -> None:
-    url = os.environ.get("ORDERTRAIL_TEST_DATABASE_URL")
+def test_three_workers_share_thirty_accounts_and_take_over_a_killed_ones(
+    tmp_path: Path, postgres_url: str | None
+) -> None:
+    url = postgres_url
     if not url:
         pytest.skip("no PostgreSQL server could be started (see scripts/ensure-postgres.sh)")
-    result = run_takeover(
-        accounts=30, workers=3, kill=1, url=f"{url}_scale", poll=1.0, logs=tmp_path
-    )
+    result = run_takeover(accounts=30, workers=3, kill=1, url=url, poll=1.0, logs=tmp_path)
     assert result.watched_once
     assert (result.lost, result.doubled) == (0, 0)
     assert result.takeover_s <= 2 * 1.0, result.line()
