@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -95,3 +96,34 @@ def order_fills(connection: Connection, order_id: int) -> list[dict[str, Any]]:
         }
         for row in connection.execute(query)
     ]
+
+
+def money(value: Decimal | None) -> str | None:
+    """Write a decimal as a plain string (None stays None)."""
+    return _money(value)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Write an aware datetime in ISO 8601 (None stays None)."""
+    return value.isoformat() if value is not None else None
+
+
+def get_order(connection: Connection, order_id: int) -> dict[str, Any]:
+    """One order by local id; NotFound names the id."""
+    row = connection.execute(select(orders).where(orders.c.id == order_id)).first()
+    if row is None:
+        raise NotFound(f"order {order_id} does not exist")
+    return order_json(row)
+
+
+def find_broker_order(
+    connection: Connection, broker: str, account_id: str, broker_order_id: str
+) -> dict[str, Any] | None:
+    """One order by its broker key, or None."""
+    query = select(orders).where(
+        orders.c.broker == broker,
+        orders.c.account_id == account_id,
+        orders.c.broker_order_id == broker_order_id,
+    )
+    row = connection.execute(query).first()
+    return order_json(row) if row is not None else None
