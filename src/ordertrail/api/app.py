@@ -5,16 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
+from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ordertrail.api.events import EventHub
+from ordertrail.api.metrics import Metrics
+from ordertrail.api.routes import ROUTERS
 from ordertrail.bootstrap import App
-from ordertrail.errors import InvalidRequest, NotFound, OrdertrailError
-from ordertrail.services import queries
-from ordertrail.services.sync import sync_account
+from ordertrail.errors import BrokerRejected, InvalidRequest, NotFound, OrdertrailError
+from ordertrail.web.pages import router as pages
+
+log = logging.getLogger(__name__)
+DESCRIPTION = """Order tracking with the broker as the source of truth.
+
+With `ORDERTRAIL_API_TOKEN` set, writes and `/internal/*` need `Authorization: Bearer <token>`.
+Decimals are strings; times are ISO 8601 in UTC. Errors answer `{"detail": ...}`."""
 
 
 def create_app(
@@ -22,78 +36,90 @@ def create_app(
     *,
     run_watchers: bool = True,
     background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    keepalive: float = 15.0,
 ) -> FastAPI:
     """Build the HTTP application over `app`; `background` runs beside the watchers (the demo)."""
+    hub = EventHub(app.engine, keepalive=keepalive)
+    metrics = Metrics(app, lambda: hub.clients)
+    app.applier.subscribe(hub.on_batch)
+    app.applier.subscribe(metrics.on_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        hub.start()
         tasks = [asyncio.create_task(app.run_watchers())] if run_watchers else []
         if background is not None:
             tasks.append(asyncio.create_task(background()))
         try:
             yield
         finally:
+            await hub.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    api = FastAPI(title="ordertrail", version="0.1.0", lifespan=lifespan)
+    api = FastAPI(title="ordertrail", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     api.state.app = app
-    token = app.settings.api_token_value()
+    api.state.hub = hub
+    api.state.metrics = metrics
+    api.add_middleware(TokenGuard, token=app.settings.api_token_value())
+    _errors(api)
+    for router in ROUTERS:
+        api.include_router(router)
+    api.include_router(pages)
+    static = files("ordertrail.web") / "static"
+    api.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return api
 
-    @api.middleware("http")
-    async def _auth(request: Request, call_next: Any) -> Any:
-        guarded = request.method not in ("GET", "HEAD", "OPTIONS") or request.url.path.startswith(
-            "/internal/"
-        )
-        if token and guarded:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return JSONResponse(
+
+class TokenGuard:
+    """With a token set, writes and `/internal/*` need `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.token and guarded(scope["method"], scope["path"]):
+            given = Headers(scope=scope).get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                refusal = JSONResponse(
                     {"detail": "missing or wrong API token: send Authorization: Bearer <token>"},
                     status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
                 )
-        return await call_next(request)
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
-    @api.exception_handler(NotFound)
-    async def _not_found(_: Request, error: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
 
-    @api.exception_handler(InvalidRequest)
-    async def _invalid(_: Request, error: InvalidRequest) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=422)
+def guarded(method: str, path: str) -> bool:
+    """Tell whether a request needs the token: every write, and everything under /internal/."""
+    return method not in ("GET", "HEAD", "OPTIONS") or path.startswith("/internal/")
 
-    @api.exception_handler(OrdertrailError)
-    async def _other(_: Request, error: OrdertrailError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=502)
 
-    @api.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+def _errors(api: FastAPI) -> None:
+    def answer(status: int) -> Callable[[Request, Exception], Coroutine[Any, Any, JSONResponse]]:
+        async def handler(_: Request, error: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(error)}, status_code=status)
 
-    @api.get("/internal/order-tracking")
-    async def tracking() -> dict[str, Any]:
-        return app.stats.as_json()
+        return handler
 
-    @api.post("/internal/order-tracking/reconcile")
-    async def reconcile() -> dict[str, Any]:
-        examined = fills = 0
-        timestamp = app.clock.now()
-        for broker in app.brokers.values():
-            result = await sync_account(broker, app.applier, app.uow, app.clock)
-            examined += result.orders_examined
-            fills += result.fill_events_processed
-        return {
-            "orders_examined": examined,
-            "fill_events_processed": fills,
-            "timestamp": timestamp.isoformat(),
-        }
+    api.add_exception_handler(NotFound, answer(404))
+    api.add_exception_handler(InvalidRequest, answer(422))
+    api.add_exception_handler(BrokerRejected, answer(422))
+    api.add_exception_handler(OrdertrailError, answer(502))
 
-    @api.get("/api/orders")
-    async def orders() -> list[dict[str, Any]]:
-        with app.engine.connect() as connection:
-            return queries.list_orders(connection)
+    async def data_error(_: Request, error: Exception) -> JSONResponse:
+        log.info("refused a value the database cannot hold: %s", error)
+        detail = "a value does not fit the database (too long, too large or malformed)"
+        return JSONResponse({"detail": detail}, status_code=422)
 
-    return api
+    async def internal(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=error)
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}"}, 500)
+
+    api.add_exception_handler(DataError, data_error)
+    api.add_exception_handler(Exception, internal)

@@ -1,0 +1,93 @@
+"""`GET /api/events` over a real server: change events, keep-alive comments, clean disconnects."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ordertrail.api.app import create_app
+from ordertrail.api.events import Changed, EventHub
+from ordertrail.clock import FakeClock
+from ordertrail.services.apply import ApplyResult
+from tests.api.live import LiveServer
+from tests.api.support import World, make_world
+from tests.support.eventually import eventually_sync
+
+SEED = {"orderId": "SSE-1", "status": "FILLED", "symbol": "TSLA", "filledQuantity": 1}
+
+
+@pytest.fixture
+def served(tmp_path: object, clock: FakeClock) -> Iterator[tuple[World, LiveServer]]:
+    world = make_world(f"sqlite:///{tmp_path}/sse.db", clock)
+    api = create_app(world.app, run_watchers=False, keepalive=0.2)
+    with LiveServer(api) as server:
+        yield world, server
+    world.app.applier.close()
+    world.app.engine.dispose()
+
+
+def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    kind = ""
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[len("event: ") :]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[len("data: ") :])
+
+
+def test_an_applied_message_reaches_a_listening_client_as_order_events(
+    served: tuple[World, LiveServer],
+) -> None:
+    _, server = served
+    hub: EventHub = server.api.state.hub
+    client = httpx.Client(base_url=server.url, timeout=10)
+    with client, client.stream("GET", "/api/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 3000"
+        eventually_sync(lambda: hub.clients == 1)
+        assert client.post("/internal/order-tracking/test", json=SEED).status_code == 200
+        kind, data = next(_events(lines))
+    assert kind == "order"
+    assert (data["broker_order_id"], data["status"], data["filled_quantity"]) == (
+        "SSE-1",
+        "FILLED",
+        "1",
+    )
+
+
+def test_a_quiet_stream_sends_keep_alive_comments(served: tuple[World, LiveServer]) -> None:
+    _, server = served
+    client = httpx.Client(base_url=server.url, timeout=10)
+    with client, client.stream("GET", "/api/events") as stream:
+        lines = stream.iter_lines()
+        comments = [line for line in (next(lines) for _ in range(6)) if line.startswith(":")]
+    assert ": keep-alive" in comments
+
+
+def test_a_client_that_leaves_is_unsubscribed(served: tuple[World, LiveServer]) -> None:
+    _, server = served
+    hub: EventHub = server.api.state.hub
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(2):
+            with client.stream("GET", "/api/events") as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == "retry: 3000"
+                eventually_sync(lambda: hub.clients == 1)
+    eventually_sync(lambda: hub.clients == 0, message="a closed stream stayed subscribed")
+
+
+def test_the_listener_never_raises_into_the_apply_path_even_when_stopped(
+    served: tuple[World, LiveServer],
+) -> None:
+    world, _ = served
+    hub = EventHub(world.app.engine)
+    result = ApplyResult(order_ids={1})
+    hub.on_batch(result)  # never started: nothing to do, nothing raised
+    hub.notify(Changed(order_ids=frozenset({1})))
+    broken: Any = object()
+    hub.on_batch(broken)  # not even a result: logged, not raised
