@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import tempfile
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from ordertrail.bootstrap import App, bootstrap
@@ -14,6 +16,7 @@ from ordertrail.brokers.paper import Behaviour, PaperBroker, PaperConfig
 from ordertrail.domain.instrument import Instrument, option_instrument
 from ordertrail.domain.proposal import ProposalKind
 from ordertrail.domain.trade import TradeStatus
+from ordertrail.errors import OrdertrailError
 from ordertrail.services.alerts_io import import_alerts
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
@@ -44,6 +47,16 @@ SAMPLE_ALERTS = {
         },
     },
 }
+# One round of sample proposals: instrument, quantity, limit price (None: market).
+ROUND: tuple[tuple[Instrument, int, str | None], ...] = (
+    (Instrument("AAPL"), 10, None),
+    (TSLA_CALL, 6, "2.40"),
+    (Instrument("SPY"), 5, "450"),
+    (Instrument("GME"), 100, None),
+    (Instrument("AMC"), 50, None),
+    (Instrument("NVDA"), 9, None),
+)
+ROUND_TICKS = 40
 # symbol -> what the paper broker does with it
 BEHAVIOURS = {
     "AAPL": Behaviour.FILL,
@@ -73,46 +86,54 @@ def build_demo_app(database_url: str) -> tuple[App, PaperBroker]:
 
 
 async def drive(app: App, paper: PaperBroker, step_s: float = 1.5) -> None:
-    """Submit the sample proposals, move the paper broker, and exit trades once they open."""
-
-    def entry(instrument: Instrument, quantity: int, limit: str | None = None) -> int:
-        request = NewProposal(
-            kind=ProposalKind.ENTRY,
-            broker="paper",
-            account_id=ACCOUNT,
-            instrument=instrument,
-            quantity=Decimal(quantity),
-            order_type="limit" if limit else "market",
-            limit_price=Decimal(limit) if limit else None,
-        )
-        return create_proposal(app.uow(), request, app.clock).id
-
-    stock = Instrument
-    ids = [
-        entry(stock("AAPL"), 10),
-        entry(TSLA_CALL, 6, "2.40"),
-        entry(stock("SPY"), 5, "450"),
-        entry(stock("GME"), 100),
-        entry(stock("AMC"), 50),
-        entry(stock("NVDA"), 9),
-    ]
+    """Submit the sample proposals, move the paper broker, exit trades once they open, and
+    start a fresh round every so often, so the pages keep moving."""
     exited: set[int] = set()
+    for round_number in itertools.count():
+        try:
+            await _round(app, paper, step_s, exited, external=bool(round_number % 2))
+        except OrdertrailError as error:  # a demo keeps going; say what went wrong
+            log.warning("demo round %s: %s", round_number, error)
+
+
+async def _round(
+    app: App, paper: PaperBroker, step_s: float, exited: set[int], *, external: bool
+) -> None:
+    ids = [await app.applier.run(partial(_entry, app, *item)) for item in ROUND]
     for proposal_id in ids:
         await app.placer.submit(proposal_id)
         await asyncio.sleep(step_s)
         paper.advance()
     paper.place_external(TSLA_CALL, "buy_to_open", Decimal(2))
-    for tick in range(60):
+    if external:
+        paper.place_external(Instrument("AMD"), "buy", Decimal(7), Behaviour.WORK)
+    for tick in range(ROUND_TICKS):
         await asyncio.sleep(step_s)
         paper.advance()
         if tick == 3:
             await app.placer.cancel(ids[2])
-        for trade_id in _open_trades(app) - exited:
+        for trade_id in await app.applier.run(partial(_open_trades, app)) - exited:
             exited.add(trade_id)
             request = NewProposal(
                 kind=ProposalKind.EXIT, broker="paper", account_id=ACCOUNT, linked_trade_id=trade_id
             )
-            await app.placer.submit(create_proposal(app.uow(), request, app.clock).id)
+            proposal = await app.applier.run(
+                partial(create_proposal, app.uow(), request, app.clock)
+            )
+            await app.placer.submit(proposal.id)
+
+
+def _entry(app: App, instrument: Instrument, quantity: int, limit: str | None) -> int:
+    request = NewProposal(
+        kind=ProposalKind.ENTRY,
+        broker="paper",
+        account_id=ACCOUNT,
+        instrument=instrument,
+        quantity=Decimal(quantity),
+        order_type="limit" if limit else "market",
+        limit_price=Decimal(limit) if limit else None,
+    )
+    return create_proposal(app.uow(), request, app.clock).id
 
 
 def _open_trades(app: App) -> set[int]:
@@ -136,7 +157,7 @@ def _open_trades(app: App) -> set[int]:
     return open_ids & entry_done
 
 
-def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
+def run_demo(host: str = "127.0.0.1", port: int = 8000, step_s: float = 1.5) -> None:
     """Serve the demo until interrupted; the database is a fresh temporary SQLite file."""
     import uvicorn
 
@@ -144,8 +165,12 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="ordertrail-demo-"))
     app, paper = build_demo_app(f"sqlite:///{folder / 'demo.db'}")
-    api = create_app(app, background=lambda: drive(app, paper))
-
-    print(f"ordertrail demo on http://{host}:{port}/  (database {folder / 'demo.db'})")
+    api = create_app(app, background=lambda: drive(app, paper, step_s))
+    shown = f"[{host}]" if ":" in host else host
+    print(f"ordertrail demo: open http://{shown}:{port}/ (Proposals & Orders)", flush=True)
+    print(
+        f"  debug http://{shown}:{port}/debug/orders · API http://{shown}:{port}/docs", flush=True
+    )
+    print(f"  database {folder / 'demo.db'} · Ctrl-C to stop", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(api, host=host, port=port, log_level="warning")
+        uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)

@@ -77,10 +77,15 @@ def _safe_host(host: str, settings: Settings) -> str:
     return "127.0.0.1"
 
 
+Port = Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")]
+
+
 @cli.command()
 def serve(
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless a token is set).")] = (
+        "127.0.0.1"
+    ),
+    port: Port = 8000,
     no_watchers: Annotated[bool, typer.Option("--no-watchers")] = False,
 ) -> None:
     """Run the API, the pages and (unless --no-watchers) the broker watchers."""
@@ -96,17 +101,30 @@ def serve(
         err.print(
             "No ORDERTRAIL_API_TOKEN: writes are open, so ordertrail listens on loopback only."
         )
+    out.print(f"ordertrail on http://{_shown(host)}:{port}/  (API docs at /docs)")
     uvicorn.run(
-        create_app(app, run_watchers=not no_watchers), host=host, port=port, log_level="info"
+        create_app(app, run_watchers=not no_watchers),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
     )
 
 
 @cli.command()
-def demo(port: int = 8000, host: str = "127.0.0.1") -> None:
+def demo(
+    port: Port = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    step: Annotated[float, typer.Option(min=0.05, help="Seconds between broker steps.")] = 1.5,
+) -> None:
     """Run the demo: a fresh SQLite file, the paper broker, proposals and alerts moving."""
     from ordertrail.demo import run_demo
 
-    run_demo(host=_safe_host(host, Settings()), port=port)
+    run_demo(host=_safe_host(host, Settings()), port=port, step_s=step)
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @cli.command()
