@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -11,10 +12,15 @@ import pytest
 
 from ordertrail.api.app import create_app
 from ordertrail.api.events import Changed, EventHub
+from ordertrail.bootstrap import bootstrap
 from ordertrail.clock import FakeClock
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
 from ordertrail.services.apply import ApplyResult
+from ordertrail.settings import Settings
 from tests.api.live import LiveServer
-from tests.api.support import World, make_world
+from tests.api.support import World, fresh_postgres, make_world
 from tests.support.eventually import eventually_sync
 
 SEED = {"orderId": "SSE-1", "status": "FILLED", "symbol": "TSLA", "filledQuantity": 1}
@@ -91,3 +97,49 @@ def test_the_listener_never_raises_into_the_apply_path_even_when_stopped(
     hub.notify(Changed(order_ids=frozenset({1})))
     broken: Any = object()
     hub.on_batch(broken)  # not even a result: logged, not raised
+
+
+@pytest.mark.postgres
+def test_a_batch_another_process_applied_reaches_the_stream(
+    postgres_url: str | None, clock: FakeClock
+) -> None:
+    if not postgres_url:
+        pytest.skip("no PostgreSQL server could be started (see scripts/ensure-postgres.sh)")
+    fresh_postgres(postgres_url)
+    world = make_world(postgres_url, clock)
+    if getattr(world.app, "change_bus", None) is None:
+        pytest.skip("this build announces changes within one process only")
+    worker = bootstrap(Settings(database_url=postgres_url, api_token=None), brokers={})
+    api = create_app(world.app, run_watchers=False, keepalive=0.2)
+    try:
+        with (
+            LiveServer(api) as server,
+            httpx.Client(base_url=server.url, timeout=10) as client,
+            client.stream("GET", "/api/events") as stream,
+        ):
+            sent = 0
+            for line in stream.iter_lines():  # LISTEN may not be in place at once: send again
+                if line.startswith("data: "):
+                    data = json.loads(line[len("data: ") :])
+                    break
+                if line.startswith(":"):
+                    sent += 1
+                    assert sent < 100, "no change from the other process arrived"
+                    worker.applier.apply_now([_report(f"W{sent}")])
+        assert data["broker_order_id"].startswith("W") and data["external"] is True
+    finally:
+        worker.applier.close()
+        worker.engine.dispose()
+        world.app.applier.close()
+        world.app.engine.dispose()
+
+
+def _report(broker_order_id: str) -> OrderReport:
+    return OrderReport(
+        broker="paper",
+        account_id="P9",
+        broker_order_id=broker_order_id,
+        status=OrderStatus.PLACED,
+        instrument=Instrument("SPY"),
+        quantity=Decimal(1),
+    )

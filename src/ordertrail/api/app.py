@@ -41,13 +41,18 @@ def create_app(
     """Build the HTTP application over `app`; `background` runs beside the watchers (the demo)."""
     hub = EventHub(app.engine, keepalive=keepalive)
     metrics = Metrics(app, lambda: hub.clients)
-    app.applier.subscribe(hub.on_batch)
     app.applier.subscribe(metrics.on_batch)
+    # On PostgreSQL every process's batches (this one's too) arrive by LISTEN; else only ours.
+    bus = getattr(app, "change_bus", None)
+    if bus is None:
+        app.applier.subscribe(hub.on_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         hub.start()
         tasks = [asyncio.create_task(app.run_watchers())] if run_watchers else []
+        if bus is not None:
+            tasks.append(asyncio.create_task(hub.relay(bus.listen())))
         if background is not None:
             tasks.append(asyncio.create_task(background()))
         try:

@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
@@ -20,6 +20,17 @@ from ordertrail.storage.tables import alerts, orders, trades
 
 log = logging.getLogger(__name__)
 _CLOSED = None
+
+
+class ChangeSet(Protocol):
+    """The ids a committed batch touched, whichever process committed it."""
+
+    @property
+    def order_ids(self) -> frozenset[int]: ...
+    @property
+    def trade_ids(self) -> frozenset[int]: ...
+    @property
+    def alert_ids(self) -> frozenset[int]: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class EventHub:
         self.keepalive = keepalive
         self.queue_size = queue_size
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changes: asyncio.Queue[Changed | None] | None = None
+        self._changes: asyncio.Queue[ChangeSet | None] | None = None
         self._subscribers: set[asyncio.Queue[str | None]] = set()
         self._ids = itertools.count(1)
         self._tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
@@ -71,7 +82,7 @@ class EventHub:
         except Exception:  # a listener must not break a committed apply
             log.exception("live events: could not queue a batch")
 
-    def notify(self, changed: Changed) -> None:
+    def notify(self, changed: ChangeSet) -> None:
         """Queue a change from any thread (a no-op until started or after closing)."""
         loop, queue = self._loop, self._changes
         if loop is None or queue is None or loop.is_closed():
@@ -81,7 +92,7 @@ class EventHub:
     def start(self) -> None:
         """Start fanning out on the running loop (the latest start wins)."""
         self._loop = asyncio.get_running_loop()
-        changes: asyncio.Queue[Changed | None] = asyncio.Queue()
+        changes: asyncio.Queue[ChangeSet | None] = asyncio.Queue()
         self._changes = changes
         self._tasks[self._loop] = asyncio.create_task(self._run(changes))
 
@@ -140,7 +151,12 @@ class EventHub:
         finally:
             self._subscribers.discard(queue)
 
-    async def _run(self, changes: asyncio.Queue[Changed | None]) -> None:
+    async def relay(self, notices: AsyncIterator[ChangeSet]) -> None:
+        """Fan out changes other processes announce (PostgreSQL LISTEN), until cancelled."""
+        async for notice in notices:
+            self.notify(notice)
+
+    async def _run(self, changes: asyncio.Queue[ChangeSet | None]) -> None:
         while True:
             changed = await changes.get()
             if changed is None:
@@ -153,12 +169,12 @@ class EventHub:
             for kind, data in events:
                 self.publish(kind, data)
 
-    def _load(self, changed: Changed) -> list[tuple[str, Any]]:
+    def _load(self, changed: ChangeSet) -> list[tuple[str, Any]]:
         with self.engine.connect() as connection:
             return load_changes(connection, changed)
 
 
-def load_changes(connection: Connection, changed: Changed) -> list[tuple[str, Any]]:
+def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, Any]]:
     """Read what a batch touched, as (event kind, JSON) pairs: orders, then trades, then alerts."""
     events: list[tuple[str, Any]] = []
     for table, ids, kind, render in (
