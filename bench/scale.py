@@ -144,6 +144,8 @@ def run_takeover(
     keys = [f"tradier:{name}" for name in names]
     procs: list[subprocess.Popen[bytes]] = []
     with FakeTradier(token=TOKEN, accounts=names) as fake:
+        # One token for every account: lift the per-token quota, which is not under test here.
+        fake.set_limits(3600.0, standard=10**9, trading=10**9)
         settings = {"base_url": fake.base_url, "stream_enabled": False}
         for name in names:
             add_account(engine, AccountSpec("tradier", name, TOKEN, settings), SystemClock())

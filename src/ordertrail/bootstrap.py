@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from ordertrail.broker_factory import AccountSpec, build_broker, specs_from_settings
 from ordertrail.clock import Clock, SystemClock
 from ordertrail.errors import NotFound
+from ordertrail.notify import PostgresChangeBus
 from ordertrail.ports import Broker
 from ordertrail.services.applier import Applier
 from ordertrail.services.placing import Placer
@@ -43,6 +44,7 @@ class App:
     watchers: dict[str, AccountWatcher] = field(default_factory=dict)
     accounts_from_database: bool = True
     leases: Leases | None = None
+    change_bus: PostgresChangeBus | None = None
 
     def uow(self) -> UnitOfWork:
         """A new Unit of Work on the app's database."""
@@ -147,6 +149,9 @@ def bootstrap(
     )
     app_ref["app"] = app
     applier.subscribe(lambda result: app.stats.count(result, clock.now()))
+    if engine.dialect.name == "postgresql":
+        app.change_bus = PostgresChangeBus(engine)
+        applier.subscribe(app.change_bus.publish)
     if brokers is not None:
         for key, broker in brokers.items():
             app.add_broker(key, broker)

@@ -50,8 +50,11 @@ class PostgresLeases:
         return self._connection
 
     def workers(self) -> int:
-        """How many workers hold a lease connection right now (this one included)."""
-        query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name")
+        """How many workers of this database hold a lease connection now (this one included)."""
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = :name AND datname = current_database()"
+        )
         return max(1, int(self._conn().execute(query, {"name": APPLICATION_NAME}).scalar_one()))
 
     def try_acquire(self, key: str) -> bool:

@@ -1,0 +1,70 @@
+"""Committed changes reach every process through PostgreSQL LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from decimal import Decimal as D
+
+import pytest
+
+from ordertrail.bootstrap import bootstrap
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
+from ordertrail.notify import ChangeNotice, PostgresChangeBus
+from ordertrail.settings import Settings
+
+
+def test_large_notices_split_into_payloads_postgres_accepts() -> None:
+    notice = ChangeNotice(frozenset(range(10_000, 13_000)), frozenset({1}), frozenset({2}), 5)
+    payloads = list(notice.payloads())
+    assert len(payloads) > 1 and all(len(p) < 8000 for p in payloads)
+    parts = [ChangeNotice.parse(p) for p in payloads]
+    assert frozenset().union(*(p.order_ids for p in parts)) == notice.order_ids
+    assert frozenset().union(*(p.trade_ids for p in parts)) == {1}
+
+
+@pytest.mark.postgres
+async def test_a_batch_applied_by_one_process_is_announced_to_another(
+    postgres_url: str | None,
+) -> None:
+    if not postgres_url:
+        pytest.skip("no PostgreSQL server could be started (see scripts/ensure-postgres.sh)")
+    worker = bootstrap(Settings(database_url=postgres_url), brokers={})
+    api = bootstrap(Settings(database_url=postgres_url), brokers={})
+    assert worker.change_bus is not None  # bootstrap publishes on PostgreSQL
+    heard: asyncio.Queue[ChangeNotice] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for notice in PostgresChangeBus(api.engine).listen():
+            heard.put_nowait(notice)
+
+    listener = asyncio.create_task(listen())
+    try:
+        report = OrderReport(
+            broker="paper",
+            account_id="P1",
+            broker_order_id="77",
+            status=OrderStatus.PLACED,
+            instrument=Instrument("SPY"),
+            quantity=D(1),
+        )
+        for _ in range(50):  # the LISTEN may not be in place yet: repeat until heard
+            result = await worker.applier.apply([report])
+            try:
+                notice = await asyncio.wait_for(heard.get(), timeout=0.2)
+                break
+            except TimeoutError:
+                report = replace(report, broker_order_id=str(int(report.broker_order_id or 0) + 1))
+        else:
+            raise AssertionError("no change notice arrived")
+        assert notice.order_ids == frozenset(result.order_ids)
+        assert notice.order_ids
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await worker.aclose()
+        await api.aclose()
