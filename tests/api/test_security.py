@@ -71,3 +71,17 @@ def test_guarded_requests_are_every_write_and_everything_internal() -> None:
     assert guarded("POST", "/api/orders") and guarded("DELETE", "/x")
     assert guarded("GET", "/internal/order-tracking")
     assert not guarded("GET", "/api/orders") and not guarded("HEAD", "/")
+
+
+def test_a_write_from_another_sites_page_is_refused_even_without_a_token(
+    sqlite_client: TestClient,
+) -> None:
+    body = {"kind": "ENTRY", "instrument": {"symbol": "AAPL"}, "quantity": "1"}
+    evil = {"Origin": "https://evil.example"}
+    forged = sqlite_client.post("/api/proposals", json=body, headers=evil)
+    assert forged.status_code == 403 and "cross-site" in forged.json()["detail"]
+    same = sqlite_client.post("/api/proposals", json=body, headers={"Origin": "http://testserver"})
+    assert same.status_code == 201
+    scripted = sqlite_client.post("/api/proposals", json=body)  # scripts send no Origin
+    assert scripted.status_code == 201
+    assert sqlite_client.get("/api/orders", headers=evil).status_code == 200

@@ -127,6 +127,7 @@ def test_alerts_trades_and_status_pages(page: Any, site: Site) -> None:
     closed = page.locator("tr.item", has_text="CLOSED")
     expect(closed.locator(".pnl")).to_have_text("45")
     expect(closed.locator(".pnl")).to_have_class("num pnl gain")
+    expect(page.locator(".tally")).to_contain_text("1 closed · realised P&L on this page 45")
     shoot(page, "trades")
     page.goto(site.url + "/status")
     expect(page.locator("table.grid").first).to_contain_text("paper / P1")

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -80,24 +81,40 @@ def create_app(
 
 
 class TokenGuard:
-    """With a token set, writes and `/internal/*` need `Authorization: Bearer <token>`."""
+    """With a token set, writes and `/internal/*` need `Authorization: Bearer <token>`.
+
+    Whatever the token, a browser's write from another site (its `Origin` names another host)
+    is refused: a page elsewhere must not place orders through a loopback server.
+    """
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.token and guarded(scope["method"], scope["path"]):
-            given = Headers(scope=scope).get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                refusal = JSONResponse(
-                    {"detail": "missing or wrong API token: send Authorization: Bearer <token>"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+        if scope["type"] == "http" and guarded(scope["method"], scope["path"]):
+            headers = Headers(scope=scope)
+            refusal = self._refusal(headers, scope["method"])
+            if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _refusal(self, headers: Headers, method: str) -> JSONResponse | None:
+        origin = headers.get("origin")
+        writing = method not in ("GET", "HEAD", "OPTIONS")
+        hosts = {headers.get("host"), headers.get("x-forwarded-host")}
+        if writing and origin and urlsplit(origin).netloc not in hosts:
+            detail = f"cross-site write from {origin} refused; call the API from its own origin"
+            return JSONResponse({"detail": detail}, status_code=403)
+        given = headers.get("authorization", "")
+        if self.token and not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            return JSONResponse(
+                {"detail": "missing or wrong API token: send Authorization: Bearer <token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return None
 
 
 def guarded(method: str, path: str) -> bool:

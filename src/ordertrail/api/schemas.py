@@ -151,6 +151,8 @@ class TradePublic(BaseModel):
     account_id: str
     symbol: str
     option_symbol: str | None
+    strike: str | None
+    right: str | None
     direction: str
     quantity: Money | None
     open_quantity: Money | None

@@ -63,6 +63,8 @@ def trade_json(row: Any) -> dict[str, Any]:
         "account_id": r["account_id"],
         "symbol": r["symbol"],
         "option_symbol": instrument.get("option_symbol"),
+        "strike": instrument.get("strike"),
+        "right": instrument.get("right"),
         "direction": r["direction"],
         "quantity": money(r["quantity"]),
         "open_quantity": money(r["quantity"] - r["exit_quantity"]),

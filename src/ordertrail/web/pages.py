@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -116,8 +117,14 @@ def trades(
 ) -> HTMLResponse:
     """Trades: open and closed, with entry and exit prices and realised P&L."""
     found = list_trades(connection, status, before=before, limit=PAGE)
+    total = sum((Decimal(t["realized_pnl"]) for t in found.rows if t["realized_pnl"]), Decimal(0))
     return page(
-        request, "trades.html", rows=found.rows, next_before=found.next_before, status=status or ""
+        request,
+        "trades.html",
+        rows=found.rows,
+        next_before=found.next_before,
+        status=status or "",
+        pnl_total=format(total, "f"),
     )
 
 
