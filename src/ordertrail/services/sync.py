@@ -26,6 +26,7 @@ class SyncResult:
     timestamp: datetime
     applied: ApplyResult
     missing: tuple[int, ...] = ()
+    working: int = 0  # orders of the account working before this sync
 
 
 async def sync_account(
@@ -46,7 +47,8 @@ async def sync_account(
             return uow.orders.working(broker.name, broker.account_id)
 
     missing: list[int] = []
-    for order in await applier.run(working):
+    open_orders = await applier.run(working)
+    for order in open_orders:
         broker_id = order.state.broker_order_id
         if broker_id is None or broker_id in listed:
             continue
@@ -78,10 +80,5 @@ async def sync_account(
         timestamp=now,
         applied=result,
         missing=tuple(missing),
+        working=len(open_orders),
     )
-
-
-def has_working_orders(uow_factory: Callable[[], UnitOfWork], broker: str, account: str) -> bool:
-    """Tell whether anything is still working (poll fast) or not (poll slowly)."""
-    with uow_factory() as uow:
-        return bool(uow.orders.working(broker, account))

@@ -46,6 +46,9 @@ class Fleet:
     async def run(self) -> None:
         """Hold leases and watch accounts until cancelled."""
         try:
+            # Be seen by the other workers before claiming, so shares start out fair.
+            await self._lease(self.leases.workers)
+            await asyncio.sleep(self.interval)
             while True:
                 await self.cycle()
                 await asyncio.sleep(self.interval)

@@ -6,19 +6,20 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from ordertrail.clock import Clock
 from ordertrail.ports import Broker, StreamBatch, StreamConnected
 from ordertrail.services.applier import Applier
-from ordertrail.services.apply import ApplyResult
 from ordertrail.services.placing import Placer
-from ordertrail.services.sync import has_working_orders, sync_account
+from ordertrail.services.sync import SyncResult, sync_account
 from ordertrail.storage.uow import UnitOfWork
 from ordertrail.watchers.stats import AccountStats
 
 log = logging.getLogger(__name__)
+RESUME_EVERY_S = 30.0
 
 
 class AccountWatcher:
@@ -50,6 +51,7 @@ class AccountWatcher:
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._sync_lock = asyncio.Lock()
+        self._resumed_at = -RESUME_EVERY_S
 
     async def run(self) -> None:
         """Reconcile, resume interrupted placements, then stream and poll until cancelled."""
@@ -64,14 +66,20 @@ class AccountWatcher:
         """Poll soon (after a placement, say)."""
         self._wake.set()
 
-    async def reconcile(self) -> ApplyResult | None:
-        """Poll the broker's list once and apply it; errors are logged and kept in the stats."""
+    async def reconcile(self) -> SyncResult | None:
+        """Poll the broker's list once and apply it; errors are logged and kept in the stats.
+
+        Placements a dead process recorded but never sent are resumed on the first reconcile
+        and then every `RESUME_EVERY_S` seconds, not on every poll.
+        """
         async with self._sync_lock:
             try:
                 result = await sync_account(
                     self.broker, self.applier, self.uow_factory, self.clock, self.lookback
                 )
-                await self.placer.resume(self.broker.name, self.broker.account_id)
+                if time.monotonic() - self._resumed_at >= RESUME_EVERY_S:
+                    await self.placer.resume(self.broker.name, self.broker.account_id)
+                    self._resumed_at = time.monotonic()
             except Exception as error:  # a watcher never dies of one bad poll
                 self.stats.last_error = f"{type(error).__name__}: {error}"
                 log.warning(
@@ -80,16 +88,12 @@ class AccountWatcher:
                 return None
             self.stats.last_polled_at = result.timestamp
             self.stats.last_reconciled_at = result.timestamp
-            return result.applied
+            return result
 
     async def _poll_loop(self) -> None:
         while True:
-            await self.reconcile()
-            busy = await self.applier.run(
-                lambda: has_working_orders(
-                    self.uow_factory, self.broker.name, self.broker.account_id
-                )
-            )
+            result = await self.reconcile()
+            busy = result is not None and bool(result.working or result.applied.applied)
             interval = self.active_interval if busy else self.idle_interval
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):  # unlike wait_for, never eats a cancel
