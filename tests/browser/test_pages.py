@@ -134,14 +134,17 @@ def test_alerts_trades_and_status_pages(page: Any, site: Site) -> None:
     shoot(page, "status")
 
 
-def test_the_board_fits_a_phone_screen(browser: Any, site: Site) -> None:
+def test_the_pages_fit_a_phone_screen(browser: Any, site: Site) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone = context.new_page()
     try:
         phone.goto(site.url + "/")
         expect(phone.locator(".badge.k-entry").first).to_be_visible()
         shoot(phone, "proposals-and-orders-phone")
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, f"the page is {width}px wide on a 390px screen"
+        order_id = site.orders["aapl"]["id"]
+        for path in ("/", "/debug/orders", f"/orders/{order_id}", "/alerts", "/trades", "/status"):
+            phone.goto(site.url + path)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width}px wide on a 390px screen"
     finally:
         context.close()
