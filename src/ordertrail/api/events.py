@@ -110,12 +110,6 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def announce(self, kind: str, data: Any) -> None:
-        """Send one event to every subscriber, from any thread."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.publish, kind, data)
-
     def publish(self, kind: str, data: Any) -> None:
         """Send one event to every subscriber (from the loop's thread)."""
         message = sse(kind, data, next(self._ids))

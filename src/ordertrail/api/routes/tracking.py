@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,6 +19,16 @@ from ordertrail.services.sync import sync_account
 from ordertrail.services.test_message import broker_reports, short_report
 
 router = APIRouter(prefix="/internal/order-tracking", tags=["order tracking"])
+COUNTS = (
+    "reports",
+    "applied",
+    "unchanged",
+    "stale",
+    "events",
+    "fills",
+    "orders_created",
+    "alerts_updated",
+)
 
 
 class TrackingStatsPublic(BaseModel):
@@ -112,23 +123,16 @@ async def test_message(body: TestMessageIn, app: AppDep) -> dict[str, Any]:
 
     def named() -> list[dict[str, Any]]:
         with app.engine.connect() as connection:
-            return [get_order(connection, i) for i in sorted(result.order_ids)] or _by_key(
-                connection, keys
-            )
+            changed = [get_order(connection, i) for i in sorted(result.order_ids)]
+            return changed or _by_key(connection, keys)
 
-    payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    counts = {name: getattr(result, name) for name in COUNTS}
+    ids = {name: sorted(getattr(result, name)) for name in ("order_ids", "trade_ids", "alert_ids")}
     return {
         "status": "Test order message processed",
-        "payload": payload,
-        "changed": {
-            **{n: getattr(result, n) for n in ("reports", "applied", "unchanged", "stale")},
-            **{n: getattr(result, n) for n in ("events", "fills", "orders_created")},
-            "alerts_updated": result.alerts_updated,
-            "order_ids": sorted(result.order_ids),
-            "trade_ids": sorted(result.trade_ids),
-            "alert_ids": sorted(result.alert_ids),
-        },
-        "orders": await app.applier.run(named),
+        "payload": body.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        "changed": counts | ids,
+        "orders": await asyncio.to_thread(named),
     }
 
 
