@@ -1,8 +1,7 @@
-"""Inputs the parser fuzzing found that end in an exception other than an OrdertrailError.
+"""Inputs the parser fuzzing found that ended in an exception other than an OrdertrailError.
 
-Each is a poison pill: one such order in a list answer fails every poll of the account, one such
-frame kills a stream session. They are pinned here, strict, until the parsers are fixed; the
-property tests step around exactly these inputs.
+Each was a poison pill: one such order in a list answer failed every poll of the account, one
+such frame killed a stream session. They stay here as regression tests.
 """
 
 from __future__ import annotations
@@ -52,66 +51,30 @@ def clean(call: Any) -> object:
         return error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="tradier parsing.parse_instrument: `order.get('class') in MULTILEG_CLASSES` raises "
-    "TypeError (unhashable) when `class` is a list or object; one such order fails every poll",
-)
 def test_tradier_order_whose_class_is_a_list_does_not_stop_the_poll() -> None:
     reports = tradier_poll([GOOD, {"id": 2, "status": "open", "class": ["equity"]}])
     assert "1" in {r.broker_order_id for r in reports}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="tradier parsing.parse_timestamp: astimezone(UTC) of a year-1 stamp with a positive "
-    "offset raises OverflowError; one such transaction_date fails every poll",
-)
 def test_tradier_order_with_an_out_of_range_timestamp_does_not_stop_the_poll() -> None:
     odd = GOOD | {"id": 2, "transaction_date": "0001-01-01T00:00:00+01:00"}
     reports = tradier_poll([GOOD, odd])
     assert {r.broker_order_id for r in reports} == {"1", "2"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="tradier parsing.parse_stream_message: bytes that are not UTF-8 raise "
-    "UnicodeDecodeError instead of being logged and skipped like other non-JSON text",
-)
 def test_tradier_binary_frame_that_is_not_utf8_is_skipped() -> None:
     assert parse_stream_message(b"\xff\xfe{") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OSError, OverflowError, ValueError),
-    reason="tradier parsing.parse_error/_quota_error: an absurd `Quota Violation: Expires <ms>` "
-    "raises from datetime.fromtimestamp instead of giving RateLimited",
-)
 def test_tradier_quota_answer_with_an_absurd_expiry_is_still_rate_limited() -> None:
     error = parse_error(400, "Quota Violation: Expires 99999999999999999999")
     assert error.retry_after >= 0  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="ibkr stream.IbkrStream.handle: `topic not in IGNORED_TOPICS` raises TypeError "
-    "(unhashable) for a frame whose topic is a list or object; the session dies",
-)
 def test_ibkr_frame_with_a_list_topic_is_ignored() -> None:
     assert IbkrStream(IbkrConfig(account_id="DU1")).handle({"topic": ["sor"]}) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OSError, OverflowError, ValueError),
-    reason="ibkr values.from_epoch_ms: datetime.fromtimestamp of a huge lastExecutionTime_r or "
-    "trade_time_r raises; one such row fails every poll, one such frame kills the stream",
-)
 @pytest.mark.parametrize("ms", [1e20, "99999999999999999999"])
 def test_ibkr_row_and_trade_with_an_absurd_epoch_still_parse(ms: object) -> None:
     row = {"orderId": 1, "status": "Submitted", "lastExecutionTime_r": ms}
@@ -121,12 +84,6 @@ def test_ibkr_row_and_trade_with_an_absurd_epoch_still_parse(ms: object) -> None
     assert report is not None and len(report.executions) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="ibkr values.id_text: int() of an order id sent as 1e5000 gives a number too long "
-    "for str() (ValueError) instead of an id text or a clean refusal",
-)
 def test_ibkr_order_id_with_a_huge_exponent_is_refused_cleanly() -> None:
     outcome = clean(lambda: parse_order_row({"orderId": Decimal("1E+5000")}, "DU1"))
     assert isinstance(outcome, OrderReport | OrdertrailError)

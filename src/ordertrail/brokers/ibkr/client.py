@@ -100,7 +100,11 @@ class IbkrBroker:
         for row in rows:
             if not _ours(row, self.account_id):
                 continue
-            report = parse_order_row(row, self.account_id, known=self.contracts.options)
+            try:
+                report = parse_order_row(row, self.account_id, known=self.contracts.options)
+            except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
+                log.warning("IBKR order row left out, unreadable (%s): %.300r", error, row)
+                continue
             executions = by_order.pop(report.broker_order_id or "", [])
             executions += by_order.pop(f"ref:{report.client_order_id}", [])
             parsed = (parse_execution(t) for t in executions)

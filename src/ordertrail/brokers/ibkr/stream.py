@@ -166,7 +166,11 @@ class IbkrStream:
             if frame.get("topic") == "system" and "hb" in frame:
                 last_hb = loop.time()
                 continue
-            item = self.handle(frame)
+            try:
+                item = self.handle(frame)
+            except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
+                log.warning("IBKR websocket frame left out, unreadable (%s): %.300r", error, frame)
+                continue
             if item is not None:
                 yield item
 
@@ -180,7 +184,7 @@ class IbkrStream:
         else:
             if "error" in frame:
                 log.warning("IBKR websocket error frame: %s", frame["error"])
-            elif topic not in IGNORED_TOPICS and topic not in ("system", "sts"):
+            elif not isinstance(topic, str) or topic not in {*IGNORED_TOPICS, "system", "sts"}:
                 log.debug("IBKR websocket frame ignored (topic %r)", topic)
             return None
         if not reports:

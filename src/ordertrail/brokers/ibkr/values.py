@@ -31,11 +31,16 @@ def text_or_none(value: Any) -> str | None:
     return text or None
 
 
+_MAX_ID_DIGITS = 40
+
+
 def id_text(value: Any) -> str | None:
     """Write an order or contract id (number or string) as text; None when absent."""
     if value is None or value == "":
         return None
     if isinstance(value, Decimal):
+        if not value.is_finite() or value.adjusted() > _MAX_ID_DIGITS:
+            return None  # no broker id has thousands of digits: treat it as absent
         return str(int(value)) if value == value.to_integral_value() else str(value)
     return str(value)
 
@@ -45,7 +50,10 @@ def from_epoch_ms(value: Any) -> datetime | None:
     number = decimal_or_none(value)
     if number is None or number <= 0:
         return None
-    return datetime.fromtimestamp(float(number) / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(float(number) / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # far outside any real clock
+        return None
 
 
 def from_compact(value: Any) -> datetime | None:

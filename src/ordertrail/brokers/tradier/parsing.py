@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,7 +99,10 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # a year-1 stamp east of UTC: no such instant, so no timestamp
+        return None
 
 
 def map_status(raw: Any) -> OrderStatus | None:
@@ -129,8 +132,15 @@ def order_dicts(payload: Any) -> list[Mapping[str, Any]]:
 
 
 def parse_orders_list(payload: Any, account_id: str, source: str = "poll") -> list[OrderReport]:
-    """Report every order of a list answer."""
-    return [parse_order_dict(order, account_id, source) for order in order_dicts(payload)]
+    """Report every order of a list answer; one order that cannot be read is logged and left
+    out, never allowed to stop the whole poll (its state stays as last seen)."""
+    reports = []
+    for order in order_dicts(payload):
+        try:
+            reports.append(parse_order_dict(order, account_id, source))
+        except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
+            log.warning("Tradier order left out, unreadable (%s): %s", error, _excerpt(str(order)))
+    return reports
 
 
 def parse_order(payload: Any, account_id: str, source: str = "lookup") -> OrderReport:
@@ -180,7 +190,7 @@ def parse_instrument(order: Mapping[str, Any]) -> Instrument | None:
     """Say what an order trades; None for sparse OCO/OTO parents that name nothing."""
     symbol = _text(order.get("symbol"))
     option_symbol = _text(order.get("option_symbol"))
-    if order.get("class") in MULTILEG_CLASSES and symbol:
+    if _text(order.get("class")) in MULTILEG_CLASSES and symbol:
         return Instrument(symbol=symbol, sec_type=SecType.MULTILEG, multiplier=Decimal(100))
     if option_symbol:
         parsed = parse_occ(option_symbol)
@@ -223,7 +233,7 @@ def parse_order_event(event: Mapping[str, Any], account_id: str) -> OrderReport:
 
 def parse_stream_message(frame: str | bytes) -> list[Mapping[str, Any]]:
     """Split one websocket frame into its JSON objects (one per line, or pretty-printed)."""
-    text = frame.decode() if isinstance(frame, bytes) else frame
+    text = frame.decode(errors="replace") if isinstance(frame, bytes) else frame
     messages: list[Mapping[str, Any]] = []
     position = 0
     while True:
@@ -309,8 +319,12 @@ def quota_expiry(body_text: str) -> datetime | None:
 
 
 def _quota_error(expires_ms: int, status_code: int, now: datetime | None) -> RateLimited:
-    expires = datetime.fromtimestamp(expires_ms / 1000, UTC)
-    wait = max((expires - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    current = now or datetime.now(UTC)
+    try:
+        expires = datetime.fromtimestamp(expires_ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # an absurd expiry: wait out one window
+        expires = current + timedelta(seconds=60)
+    wait = min(max((expires - current).total_seconds(), 0.0), 60.0)
     return RateLimited(
         f"Tradier quota spent until {expires:%H:%M:%S} UTC; nothing was done, retry after that",
         broker=BROKER,
@@ -345,7 +359,7 @@ def _average(order: Mapping[str, Any], filled: Decimal | None) -> Decimal | None
     average = parse_decimal(order.get("avg_fill_price"))
     if average is None or average != _ZERO:
         return average
-    if order.get("type") == "even" and order.get("class") in MULTILEG_CLASSES and filled:
+    if order.get("type") == "even" and _text(order.get("class")) in MULTILEG_CLASSES and filled:
         return average  # an even-priced spread really fills at 0
     return None
 
