@@ -142,3 +142,22 @@ async def test_orders_list_json_and_trace_show_what_was_applied(tmp_path: Path) 
 
     synced = run(db, "sync", "--once", ORDERTRAIL_PAPER_ACCOUNT_ID="P1")
     assert synced.returncode == 0, synced.stderr
+
+
+def test_an_alert_file_with_an_unusable_last_order_update_is_refused(tmp_path: Path) -> None:
+    bad = {
+        "TSLA": {
+            "open": True,
+            "alert_details": {"ticker": "TSLA"},
+            "last_order_update": {
+                "order_id": "1",
+                "status": "FILLED",
+                "filled_qty": "ten",
+                "updated_at": "yesterday",
+            },
+        }
+    }
+    source = tmp_path / "bad.json"
+    source.write_text(json.dumps(bad))
+    result = run(f"sqlite:///{tmp_path}/cli.db", "alerts", "import", str(source), "--source", "X")
+    assert result.returncode != 0 and "TSLA" in result.stderr and "filled_qty" in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,6 +71,7 @@ def parse_alert(source: str, key: str, entry: Any) -> Alert:
         expiry = date.fromisoformat(str(expiry_text)) if expiry_text else None
     except ValueError as error:
         raise InvalidRequest(f"{where}: expiry {expiry_text!r} is not YYYY-MM-DD") from error
+    _check_order_update(where, entry.get("last_order_update"))
     conid = entry.get("option_conid")
     return Alert(
         id=None,
@@ -85,6 +86,22 @@ def parse_alert(source: str, key: str, entry: Any) -> Alert:
         created_at=entry.get("created_at"),
         document=dict(entry),
     )
+
+
+def _check_order_update(where: str, update: Any) -> None:
+    """Refuse a `last_order_update` that later reads could not use."""
+    if update is None:
+        return
+    if not isinstance(update, Mapping):
+        raise InvalidRequest(f"{where}: last_order_update must be an object")
+    try:
+        Decimal(str(update.get("filled_qty", 0)))
+        if update.get("updated_at") is not None:
+            datetime.fromisoformat(str(update["updated_at"]))
+    except (InvalidOperation, ValueError) as error:
+        raise InvalidRequest(
+            f"{where}: last_order_update needs a numeric filled_qty and an ISO updated_at"
+        ) from error
 
 
 def export_alerts(uow: UnitOfWork, source: str | None = None) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class Placer:
 
     async def submit(self, proposal_id: int) -> Order:
         """Record the order (PENDING) and commit, then place it; safe to call twice."""
+        proposal = await self.applier.run(partial(self._proposal, proposal_id))
+        self.brokers(proposal.broker, proposal.account_id)  # an unknown account: refuse first
         order, proposal, fresh = await self.applier.run(lambda: self._record(proposal_id))
         if not fresh:
             return order  # already submitted: never place twice
