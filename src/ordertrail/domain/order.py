@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -26,6 +26,7 @@ ZERO = Decimal(0)
 PLACEMENT_SOURCE = "place"  # OrderReport.source of a broker's answer to our placement
 _T = TypeVar("_T")
 _WORKING = frozenset({OrderStatus.PENDING, OrderStatus.PLACED, OrderStatus.PARTIAL})
+_FILLS_FINISH = _WORKING | {OrderStatus.CANCELLED, OrderStatus.EXPIRED}  # a full fill ends these
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,7 @@ class Change:
 
 def evolve(state: OrderState, report: OrderReport, known_fills: Iterable[Fill] = ()) -> Change:
     """Apply `report` to `state` under the rules: no regression, fills once, nothing for nothing."""
-    known = {fill.execution_id: fill for fill in known_fills}
-    fills, filled, avg, quantity_stale = _fills_and_quantity(state, report, known)
+    fills, filled, avg, quantity_stale = _fills_and_quantity(state, report, known_fills)
     status, status_stale = _next_status(state, report, filled)
     stale = quantity_stale or status_stale
     after = _next_state(state, report, status, filled, avg, stale)
@@ -111,8 +111,41 @@ def evolve(state: OrderState, report: OrderReport, known_fills: Iterable[Fill] =
     return Change(before=state, after=after, events=events, fills=fills, stale=stale)
 
 
+def repeats(state: OrderState, report: OrderReport, known_fills: Sequence[Fill] = ()) -> bool:
+    """Tell cheaply that `evolve` would find nothing: the report repeats what we know.
+
+    True guarantees `evolve(state, report, known_fills)` has no events and is not stale, so
+    the report can be skipped; False proves nothing (`evolve` decides). Polls of unchanged
+    orders take this path.
+    """
+    if report.executions or state.broker_order_id is None:
+        return False
+    if report.broker_order_id is not None and report.broker_order_id != state.broker_order_id:
+        return False
+    filled = state.filled_quantity
+    if report.filled_quantity is not None and report.filled_quantity != filled:
+        return False
+    if not report.derives_fills:
+        if report.avg_fill_price is not None and report.avg_fill_price != state.avg_fill_price:
+            return False
+        if known_fills and sum(f.quantity for f in known_fills) > filled:
+            return False
+    if report.flags != state.flags:
+        return False
+    for said, known in (
+        (report.broker_status, state.broker_status),
+        (report.quantity, state.quantity),
+        (report.remaining_quantity, state.remaining_quantity),
+        (report.limit_price, state.limit_price),
+        (report.reason, state.reason),
+    ):
+        if said is not None and said != known:
+            return False
+    return _wanted_status(state, report, filled) is state.status
+
+
 def _fills_and_quantity(
-    state: OrderState, report: OrderReport, known: dict[str, Fill]
+    state: OrderState, report: OrderReport, known_fills: Iterable[Fill]
 ) -> tuple[tuple[Fill, ...], Decimal, Decimal | None, bool]:
     q0 = state.filled_quantity
     reported = report.filled_quantity
@@ -126,6 +159,7 @@ def _fills_and_quantity(
         if derived_avg is None:
             derived_avg = _vwap_add(state, fill)
         return (fill,), q1, derived_avg, stale
+    known = {fill.execution_id: fill for fill in known_fills}
     new = _new_executions(report, known)
     exec_total = sum((f.quantity for f in (*known.values(), *new)), ZERO)
     filled = max(q0, reported if reported is not None else ZERO, exec_total)
@@ -194,14 +228,7 @@ def _next_status(
     A working report is PARTIAL when it says something filled; a sparse report (no
     quantity) says nothing about fills, so what we already know stands for it.
     """
-    wanted = report.status if report.status is not None else state.status
-    implied = report.filled_quantity if report.filled_quantity is not None else filled
-    quantity = report.quantity if report.quantity is not None else state.quantity
-    fully_filled = quantity is not None and quantity > ZERO and filled >= quantity
-    if wanted in _WORKING and (implied > ZERO or (report.executions and filled > ZERO)):
-        wanted = OrderStatus.PARTIAL
-    if fully_filled and wanted in (*_WORKING, OrderStatus.CANCELLED, OrderStatus.EXPIRED):
-        wanted = OrderStatus.FILLED
+    wanted = _wanted_status(state, report, filled)
     if wanted is state.status:
         return state.status, False
     if wanted is OrderStatus.PENDING and state.status is OrderStatus.PENDING:
@@ -209,6 +236,19 @@ def _next_status(
     if can_transition(state.status, wanted):
         return wanted, False
     return state.status, True
+
+
+def _wanted_status(state: OrderState, report: OrderReport, filled: Decimal) -> OrderStatus:
+    """The status the report asks for, read with the quantities (before the transition table)."""
+    wanted = report.status if report.status is not None else state.status
+    implied = report.filled_quantity if report.filled_quantity is not None else filled
+    quantity = report.quantity if report.quantity is not None else state.quantity
+    fully_filled = quantity is not None and quantity > ZERO and filled >= quantity
+    if wanted in _WORKING and (implied > ZERO or (report.executions and filled > ZERO)):
+        wanted = OrderStatus.PARTIAL
+    if fully_filled and wanted in _FILLS_FINISH:
+        wanted = OrderStatus.FILLED
+    return wanted
 
 
 def _next_state(
@@ -236,8 +276,9 @@ def _next_state(
         remaining = report.remaining_quantity
     elif state.quantity is not None and filled != state.filled_quantity:
         remaining = max(state.quantity - filled, ZERO)
-    return replace(
-        state,
+    return OrderState(  # every field given: cheaper than dataclasses.replace
+        broker=state.broker,
+        account_id=state.account_id,
         broker_order_id=state.broker_order_id or report.broker_order_id,
         status=status,
         broker_status=pick(report.broker_status, state.broker_status),
@@ -297,8 +338,23 @@ def _events(
 
 def _visible_change(before: OrderState, after: OrderState) -> bool:
     """Tell whether anything but the timestamp and the (already announced) broker id moved."""
-    return before != replace(
-        after, last_broker_ts=before.last_broker_ts, broker_order_id=before.broker_order_id
+    return _shown(before) != _shown(after)
+
+
+def _shown(state: OrderState) -> tuple[object, ...]:
+    """Every field of a state but the broker timestamp and the broker order id."""
+    return (
+        state.broker,
+        state.account_id,
+        state.status,
+        state.broker_status,
+        state.filled_quantity,
+        state.avg_fill_price,
+        state.quantity,
+        state.remaining_quantity,
+        state.limit_price,
+        state.reason,
+        state.flags,
     )
 
 

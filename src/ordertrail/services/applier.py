@@ -1,63 +1,181 @@
-"""The applier: the async doorway to `apply_reports`, one batch at a time, with change notices."""
+"""The applier: the async doorway to the apply path, one writer thread, group commit, notices.
+
+Every write of this process goes through one thread, in arrival order. Reports that arrive
+while a transaction is committing (or within `flush_interval` of the first of them) are applied
+together in the next one (group commit): one transaction, one commit, each caller still gets
+the result of its own reports. When the writer is idle a report is applied at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ordertrail.clock import Clock
 from ordertrail.domain.report import OrderReport
-from ordertrail.services.apply import ApplyResult, apply_reports
+from ordertrail.services.apply import ApplyResult, apply_groups, apply_reports
 from ordertrail.storage.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
 Listener = Callable[[ApplyResult], None]
 T = TypeVar("T")
+
+
+@dataclass
+class _Apply:
+    reports: list[OrderReport]
+    done: Future[ApplyResult] = field(default_factory=Future)
+
+
+@dataclass
+class _Call:
+    work: Callable[[], Any]
+    done: Future[Any] = field(default_factory=Future)
+
+
+_STOP = object()
 
 
 class Applier:
     """Serialise applies in this process (a single database writer thread) and announce changes."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        *,
+        flush_interval: float = 0.0,
+        max_batch: int = 5000,
+    ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordertrail-apply")
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Apply | _Call | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self._listeners: list[Listener] = []
         self.totals = ApplyResult()
         self.latencies: list[float] = []
+        self.transactions = 0
 
     def subscribe(self, listener: Listener) -> None:
-        """Call `listener` with every committed batch's result."""
+        """Call `listener` with every committed transaction's result (on the writer thread)."""
         self._listeners.append(listener)
 
     def apply_now(self, reports: Sequence[OrderReport]) -> ApplyResult:
-        """Apply in the calling thread (CLI, tests); still one transaction."""
+        """Apply in the calling thread (CLI, tests, work already on the writer thread)."""
         started = time.perf_counter()
         result = apply_reports(self._uow_factory(), reports, self._clock)
         self._announce(result, time.perf_counter() - started)
         return result
 
     async def apply(self, reports: Sequence[OrderReport]) -> ApplyResult:
-        """Apply on the writer thread and return what changed."""
+        """Apply on the writer thread (with whatever else is waiting) and return what changed."""
         if not reports:
             return ApplyResult()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.apply_now, list(reports))
+        return await asyncio.wrap_future(self._submit(_Apply(list(reports))).done)
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run other database writes on the same writer thread (keeps SQLite single-writer)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work)
+        call = self._submit(_Call(work))
+        result: T = await asyncio.wrap_future(call.done)
+        return result
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+
+    def _submit(self, item: _Apply | _Call) -> Any:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="ordertrail-apply", daemon=True
+                )
+                self._thread.start()
+            self._queue.put(item)
+        return item
+
+    def _serve(self) -> None:
+        held: _Apply | _Call | object | None = None
+        while True:
+            item = held if held is not None else self._queue.get()
+            held = None
+            if item is _STOP:
+                return
+            if isinstance(item, _Call):
+                if item.done.set_running_or_notify_cancel():  # False: cancelled while queued
+                    _settle(item.done, item.work)
+                continue
+            assert isinstance(item, _Apply)
+            batch, held = self._gather(item)
+            batch = [a for a in batch if a.done.set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
+
+    def _gather(self, first: _Apply) -> tuple[list[_Apply], _Apply | _Call | object | None]:
+        """Take the reports waiting behind `first` (and those arriving within the flush
+        interval), up to `max_batch`; return them and the first item of another kind."""
+        batch, count = [first], len(first.reports)
+        deadline = time.monotonic() + self.flush_interval
+        while count < self.max_batch:
+            wait = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(item, _Apply):
+                return batch, item
+            batch.append(item)
+            count += len(item.reports)
+        return batch, None
+
+    def _commit(self, batch: list[_Apply]) -> None:
+        """Apply a batch in one transaction; if it fails, apply each caller's reports alone so
+        one bad batch of reports fails only its own caller."""
+        started = time.perf_counter()
+        try:
+            results = apply_groups(self._uow_factory(), [a.reports for a in batch], self._clock)
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].done.set_exception(error)
+                return
+            for single in batch:
+                self._commit([single])
+            return
+        merged = ApplyResult()
+        for result in results:
+            merged.merge(result)
+        try:
+            self._announce(merged, time.perf_counter() - started)
+        except Exception:  # committed all the same; a listener must not stop the writer
+            log.exception("an apply listener failed")
+        for item, result in zip(batch, results, strict=True):
+            item.done.set_result(result)
 
     def _announce(self, result: ApplyResult, seconds: float) -> None:
         self.totals.merge(result)
+        self.transactions += 1
         self.latencies.append(seconds)
         if len(self.latencies) > 1000:
             del self.latencies[:500]
         for listener in self._listeners:
             listener(result)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+
+def _settle(done: Future[Any], work: Callable[[], Any]) -> None:
+    try:
+        done.set_result(work())
+    except BaseException as error:  # handed to the caller, who re-raises it
+        done.set_exception(error)

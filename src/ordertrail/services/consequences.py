@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ordertrail.domain.alert import Alert
-from ordertrail.domain.matching import match_alerts
+from ordertrail.domain.copying import changed
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.matching import AlertMatch, match_alerts
 from ordertrail.domain.order import Change, Order
 from ordertrail.domain.proposal import ProposalKind, ProposalStatus
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.trade import entry_filled, exit_filled, open_trade
+from ordertrail.domain.trade import Trade, entry_filled, exit_filled, open_trade
+from ordertrail.services.pending import PendingWrites
 from ordertrail.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -33,28 +36,36 @@ PROPOSAL_STATUS: dict[OrderStatus, ProposalStatus] = {
 
 
 class Consequences:
-    """Follow an order's change to its trade, proposal and alerts, in the same transaction."""
+    """Follow an order's change to its trade, proposal and alerts, in the same transaction.
 
-    def __init__(self, uow: UnitOfWork, now: datetime, result: ApplyResult) -> None:
+    Trades and alerts are read once per batch (the trades of every loaded order in one query,
+    the first time one is needed); every write goes to the batch's pending writes.
+    """
+
+    def __init__(
+        self, uow: UnitOfWork, now: datetime, pending: PendingWrites, trade_ids: Iterable[int]
+    ) -> None:
         self.uow = uow
         self.now = now
-        self.result = result
-        self._alerts: list[Alert] | None = None
+        self.pending = pending
+        self._trade_ids = set(trade_ids)
+        self._trades: dict[int, Trade] | None = None
+        self._written: dict[int, Trade] = {}  # trades this batch wrote, as a read would show
+        self._alerts: dict[str, list[Alert]] | None = None
+        self._matches: dict[int, tuple[Instrument, AlertMatch]] = {}
 
-    def follow(self, order: Order, change: Change) -> Order:
+    def follow(self, order: Order, change: Change, result: ApplyResult) -> Order:
         """Return the order with its trade link, after updating trade, proposal and alerts."""
         filled_now = change.filled_increase > 0
         if filled_now or change.status_changed:
-            order = self._trade(order, change)
+            order = self._trade(order, result)
         if change.status_changed and order.proposal_id is not None:
-            self.uow.proposals.set_status(
-                order.proposal_id, PROPOSAL_STATUS[order.state.status], self.now
-            )
+            self.pending.set_proposal(order.proposal_id, PROPOSAL_STATUS[order.state.status])
         if order.state.filled_quantity > 0 and (filled_now or change.status_changed):
-            order = self._alerts_for(order)
+            order = self._alerts_for(order, result)
         return order
 
-    def _trade(self, order: Order, change: Change) -> Order:
+    def _trade(self, order: Order, result: ApplyResult) -> Order:
         state = order.state
         if state.filled_quantity <= 0 or order.instrument is None:
             return order
@@ -70,17 +81,16 @@ class Consequences:
                     broker_order_id=state.broker_order_id,
                     at=self.now,
                 )
-                trade_id = self.uow.trades.add(trade, self.now)
-                self.result.trade_ids.add(trade_id)
-                return replace(order, trade_id=trade_id)
-            existing = self.uow.trades.get(order.trade_id)
+                trade_id = self._keep(self.pending.add_trade(trade))
+                result.trade_ids.add(trade_id)
+                return changed(order, trade_id=trade_id)
+            existing = self._get(order.trade_id)
             if existing is not None:
-                self.uow.trades.save(
-                    entry_filled(existing, state.filled_quantity, state.avg_fill_price), self.now
-                )
-                self.result.trade_ids.add(order.trade_id)
+                filled = entry_filled(existing, state.filled_quantity, state.avg_fill_price)
+                self._keep(self.pending.save_trade(filled))
+                result.trade_ids.add(order.trade_id)
         elif order.side is ProposalKind.EXIT and order.trade_id is not None:
-            existing = self.uow.trades.get(order.trade_id)
+            existing = self._get(order.trade_id)
             if existing is not None:
                 closed = exit_filled(
                     existing,
@@ -90,17 +100,32 @@ class Consequences:
                     exit_done=state.status is OrderStatus.FILLED,
                     at=self.now,
                 )
-                self.uow.trades.save(closed, self.now)
-                self.result.trade_ids.add(order.trade_id)
+                self._keep(self.pending.save_trade(closed))
+                result.trade_ids.add(order.trade_id)
         return order
 
-    def _alerts_for(self, order: Order) -> Order:
+    def _get(self, trade_id: int) -> Trade | None:
+        """The trade as this batch left it; the batch's trades are read on the first call."""
+        if self._trades is None:
+            self._trades = self.uow.trades.load_many(self._trade_ids - self._written.keys())
+            self._trades.update(self._written)
+        if trade_id not in self._trades and trade_id not in self._trade_ids:
+            self._trades.update(self.uow.trades.load_many([trade_id]))
+            self._trade_ids.add(trade_id)
+        return self._trades.get(trade_id)
+
+    def _keep(self, trade: Trade) -> int:
+        assert trade.id is not None
+        self._written[trade.id] = trade
+        if self._trades is not None:
+            self._trades[trade.id] = trade
+        return trade.id
+
+    def _alerts_for(self, order: Order, result: ApplyResult) -> Order:
         """Mark every alert this fill matches, across alerters, open with the order's update."""
         if order.instrument is None:
             return order
-        if self._alerts is None:
-            self._alerts = self.uow.alerts.all()
-        match = match_alerts(order.instrument, self._alerts)
+        match = self._match(order.instrument)
         if match.ambiguous:
             log.warning(
                 "order %s matches several alerts of %s; not guessing",
@@ -110,16 +135,32 @@ class Consequences:
         update = _order_update(order, self.now)
         for alert in match.matched:
             assert alert.id is not None
-            self.uow.alerts.mark_order_update(alert.id, update, self.now)
-            self.result.alerts_updated += 1
-            self.result.account(order.state.broker, order.state.account_id).alerts_updated += 1
-            self.result.alert_ids.add(alert.id)
+            self.pending.mark_alert(alert.id, update, order.id)
+            result.alerts_updated += 1
+            result.account(order.state.broker, order.state.account_id).alerts_updated += 1
+            result.alert_ids.add(alert.id)
         summary: dict[str, Any] = {
             "matched": [a.id for a in match.matched],
             "ambiguous": list(match.ambiguous_sources),
             "candidates": [a.id for a in match.candidates],
         }
-        return replace(order, alert_match=summary)
+        return changed(order, alert_match=summary)
+
+    def _match(self, instrument: Instrument) -> AlertMatch:
+        """Match an instrument once per batch (alerts do not change while it runs)."""
+        known = self._matches.get(id(instrument))
+        if known is None or known[0] is not instrument:
+            known = (instrument, match_alerts(instrument, self._alerts_on(instrument.symbol)))
+            self._matches[id(instrument)] = known
+        return known[1]
+
+    def _alerts_on(self, symbol: str) -> list[Alert]:
+        """The alerts on one symbol, in the order `alerts.all()` gives (read once per batch)."""
+        if self._alerts is None:
+            self._alerts = {}
+            for alert in self.uow.alerts.all():
+                self._alerts.setdefault(alert.symbol.upper(), []).append(alert)
+        return self._alerts.get(symbol.upper(), [])
 
 
 def _order_update(order: Order, now: datetime) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.alert import Alert, LastOrderUpdate
 from ordertrail.storage.tables import alerts
+from ordertrail.storage.types import Codec, dump_json
 
 
 def _update_from_json(data: Mapping[str, Any] | None) -> LastOrderUpdate | None:
@@ -99,3 +100,13 @@ class AlertRepository:
             .where(alerts.c.id == alert_id)
             .values(open=True, last_order_update=dict(update_json), updated_at=at)
         )
+
+    def mark_many(
+        self, updates: Mapping[int, Mapping[str, Any]], at: datetime, codec: Codec
+    ) -> None:
+        """`mark_order_update` for many alerts in one statement."""
+        if updates:
+            stamp = codec.when(at)
+            params = [(True, dump_json(dict(u)), stamp, aid) for aid, u in updates.items()]
+            sql = codec.update(alerts, ("open", "last_order_update", "updated_at"))
+            self._c.exec_driver_sql(sql, params)

@@ -7,10 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert
 
 from ordertrail.domain.events import Fill, OrderEvent
 from ordertrail.storage.tables import fills, order_events
+from ordertrail.storage.types import Codec, read_datetime, read_money
+
+EVENT_COLUMNS = tuple(c.name for c in order_events.columns if c.name != "id")
+FILL_COLUMNS = tuple(c.name for c in fills.columns if c.name != "id")
 
 
 class HistoryRepository:
@@ -27,22 +31,38 @@ class HistoryRepository:
         if rows:
             self._c.execute(insert(fills), list(rows))
 
+    def insert_event_params(self, params: list[tuple[Any, ...]], codec: Codec) -> None:
+        """Insert driver-native event rows (`EVENT_COLUMNS` order) in one statement."""
+        if params:
+            self._c.exec_driver_sql(codec.insert(order_events, EVENT_COLUMNS), params)
+
+    def insert_fill_params(self, params: list[tuple[Any, ...]], codec: Codec) -> None:
+        """Insert driver-native fill rows (`FILL_COLUMNS` order) in one statement; the unique
+        execution key refuses a fill recorded twice."""
+        if params:
+            self._c.exec_driver_sql(codec.insert(fills, FILL_COLUMNS), params)
+
     def fills_for(self, order_ids: Iterable[int]) -> dict[int, list[Fill]]:
-        """Load recorded fills of the given orders, grouped by order id."""
+        """Load recorded fills of the given orders, grouped by order id (one query)."""
         ids = sorted(set(order_ids))
         grouped: dict[int, list[Fill]] = defaultdict(list)
-        for start in range(0, len(ids), 500):
-            query = select(fills).where(fills.c.order_id.in_(ids[start : start + 500]))
-            for row in self._c.execute(query):
-                grouped[row.order_id].append(
-                    Fill(
-                        execution_id=row.execution_id,
-                        quantity=row.quantity,
-                        price=row.price,
-                        executed_at=row.executed_at,
-                        synthetic=row.synthetic,
-                    )
+        if not ids:
+            return grouped
+        codec = Codec(self._c.dialect.name)
+        columns = ("order_id", "execution_id", "quantity", "price", "executed_at", "synthetic")
+        sql = codec.select(fills, columns, f"order_id {codec.in_list('bigint')} ORDER BY id")
+        for row in self._c.exec_driver_sql(sql, (codec.list_param(ids),)):
+            quantity, price = read_money(row.quantity), read_money(row.price)
+            assert quantity is not None and price is not None
+            grouped[row.order_id].append(
+                Fill(
+                    execution_id=row.execution_id,
+                    quantity=quantity,
+                    price=price,
+                    executed_at=read_datetime(row.executed_at),
+                    synthetic=bool(row.synthetic),
                 )
+            )
         return grouped
 
 
@@ -65,6 +85,28 @@ def event_row(order_id: int, seq: int, event: OrderEvent, recorded_at: datetime)
     }
 
 
+def event_params(
+    order_id: int, seq: int, event: OrderEvent, payload: str | None, recorded_at: Any, codec: Codec
+) -> tuple[Any, ...]:
+    """`event_row` as driver-native values in `EVENT_COLUMNS` order (payload already JSON,
+    `recorded_at` already converted: both are shared by many rows)."""
+    return (
+        order_id,
+        seq,
+        event.kind._value_,  # `_value_`: the plain attribute behind the `value` property
+        event.status_before._value_ if event.status_before else None,
+        event.status_after._value_,
+        event.broker_status,
+        codec.money(event.filled_quantity),
+        codec.money(event.avg_fill_price),
+        event.message,
+        event.source,
+        payload,
+        codec.when(event.broker_ts),
+        recorded_at,
+    )
+
+
 def fill_row(
     order_id: int, broker: str, account_id: str, fill: Fill, recorded_at: datetime
 ) -> dict[str, Any]:
@@ -80,3 +122,20 @@ def fill_row(
         "executed_at": fill.executed_at,
         "recorded_at": recorded_at,
     }
+
+
+def fill_params(
+    order_id: int, broker: str, account_id: str, fill: Fill, recorded_at: Any, codec: Codec
+) -> tuple[Any, ...]:
+    """`fill_row` as driver-native values in `FILL_COLUMNS` order."""
+    return (
+        order_id,
+        broker,
+        account_id,
+        fill.execution_id,
+        codec.money(fill.quantity),
+        codec.money(fill.price),
+        fill.synthetic,
+        codec.when(fill.executed_at),
+        recorded_at,
+    )

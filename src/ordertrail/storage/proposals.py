@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from ordertrail.storage.codec import (
     legs_to_json,
 )
 from ordertrail.storage.tables import proposals
+from ordertrail.storage.types import Codec
 
 
 def proposal_from_row(row: Any) -> Proposal:
@@ -90,3 +92,13 @@ class ProposalRepository:
         if client_order_id is not None:
             values["client_order_id"] = client_order_id
         self._c.execute(update(proposals).where(proposals.c.id == proposal_id).values(**values))
+
+    def set_statuses(
+        self, statuses: Mapping[int, ProposalStatus], at: datetime, codec: Codec
+    ) -> None:
+        """Set many proposals' statuses in one statement."""
+        if statuses:
+            stamp = codec.when(at)
+            params = [(status.value, stamp, pid) for pid, status in statuses.items()]
+            sql = codec.update(proposals, ("status", "updated_at"))
+            self._c.exec_driver_sql(sql, params)

@@ -1,15 +1,27 @@
-"""The trades repository."""
+"""The trades repository (one at a time, or many in one statement for the apply path)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from ordertrail.domain.copying import changed
 from ordertrail.domain.trade import Direction, Trade, TradeStatus
 from ordertrail.storage.codec import instrument_from_json, instrument_to_json
+from ordertrail.storage.orders import next_ids
 from ordertrail.storage.tables import trades
+from ordertrail.storage.types import Codec, dump_json, read_datetime, read_money, tidy
+
+_COLUMNS = (
+    "status", "broker", "account_id", "symbol", "instrument", "direction", "quantity",
+    "entry_price", "exit_quantity", "exit_price", "realized_pnl", "opened_at", "closed_at",
+    "broker_order_id_open", "broker_order_id_close",
+)  # fmt: skip
 
 
 def trade_from_row(row: Any) -> Trade:
@@ -31,6 +43,46 @@ def trade_from_row(row: Any) -> Trade:
         broker_order_id_open=row.broker_order_id_open,
         broker_order_id_close=row.broker_order_id_close,
     )
+
+
+def trade_from_raw(row: Any) -> Trade:
+    """Build the domain trade from a raw `trades` row (no column type processing)."""
+    return trade_from_row(_Decoded(row))
+
+
+class _Decoded:
+    """A raw trades row read through the column types."""
+
+    _MONEY = frozenset({"quantity", "entry_price", "exit_quantity", "exit_price", "realized_pnl"})
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._row, name)
+        if name in self._MONEY:
+            return read_money(value)
+        if name in ("opened_at", "closed_at"):
+            return read_datetime(value)
+        if name == "instrument":
+            return json.loads(value)
+        return value
+
+
+def as_stored(trade: Trade) -> Trade:
+    """The trade as reading it back after writing it would show it (decimals tidied)."""
+    return changed(
+        trade,
+        quantity=tidy(trade.quantity),
+        entry_price=_tidy(trade.entry_price),
+        exit_quantity=tidy(trade.exit_quantity),
+        exit_price=_tidy(trade.exit_price),
+        realized_pnl=_tidy(trade.realized_pnl),
+    )
+
+
+def _tidy(value: Decimal | None) -> Decimal | None:
+    return None if value is None else tidy(value)
 
 
 def _values(trade: Trade) -> dict[str, Any]:
@@ -59,6 +111,10 @@ class TradeRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
+    def next_ids(self, count: int) -> list[int]:
+        """Reserve ids for trades this transaction will insert."""
+        return next_ids(self._c, trades, count)
+
     def get(self, trade_id: int) -> Trade | None:
         row = self._c.execute(select(trades).where(trades.c.id == trade_id)).first()
         return trade_from_row(row) if row else None
@@ -73,3 +129,51 @@ class TradeRepository:
         assert trade.id is not None
         values = _values(trade) | {"updated_at": at}
         self._c.execute(update(trades).where(trades.c.id == trade.id).values(**values))
+
+    def load_many(self, trade_ids: Iterable[int]) -> dict[int, Trade]:
+        """Load trades by id in one query."""
+        ids = sorted(set(trade_ids))
+        if not ids:
+            return {}
+        codec = Codec(self._c.dialect.name)
+        sql = codec.select(trades, ("id", *_COLUMNS), f"id {codec.in_list('bigint')}")
+        rows = self._c.exec_driver_sql(sql, (codec.list_param(ids),))
+        return {row.id: trade_from_raw(row) for row in rows}
+
+    def insert_many(self, new: Sequence[Trade], at: datetime, codec: Codec) -> None:
+        """Insert trades whose ids are already reserved (see `orders.next_ids`)."""
+        if new:
+            names = ("id", *_COLUMNS, "created_at", "updated_at")
+            stamp = codec.when(at)
+            params = [(t.id, *_params(t, codec), stamp, stamp) for t in new]
+            self._c.exec_driver_sql(codec.insert(trades, names), params)
+
+    def save_many(self, changed: Sequence[Trade], at: datetime, codec: Codec) -> None:
+        """Write what `save` writes, for many trades in one statement."""
+        if changed:
+            names = (*_COLUMNS, "updated_at")
+            stamp = codec.when(at)
+            params = [(*_params(t, codec), stamp, t.id) for t in changed]
+            self._c.exec_driver_sql(codec.update(trades, names), params)
+
+
+def _params(trade: Trade, codec: Codec) -> tuple[Any, ...]:
+    """`_values` as driver-native values in `_COLUMNS` order."""
+    money, when = codec.money, codec.when
+    return (
+        trade.status.value,
+        trade.broker,
+        trade.account_id,
+        trade.instrument.symbol,
+        dump_json(instrument_to_json(trade.instrument)),
+        trade.direction.value,
+        money(trade.quantity),
+        money(trade.entry_price),
+        money(trade.exit_quantity),
+        money(trade.exit_price),
+        money(trade.realized_pnl),
+        when(trade.opened_at),
+        when(trade.closed_at),
+        trade.broker_order_id_open,
+        trade.broker_order_id_close,
+    )

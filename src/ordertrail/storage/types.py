@@ -1,13 +1,18 @@
-"""Column types that keep Decimals exact and datetimes aware on both SQLite and PostgreSQL."""
+"""Column types that keep Decimals exact and datetimes aware on both SQLite and PostgreSQL.
+
+`Codec` does the same conversions by hand for the apply path's bulk statements, which send
+driver-native values and read raw rows without per-column type processing.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String, Text
+from sqlalchemy import DateTime, Dialect, Numeric, String, Table, Text
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -30,15 +35,23 @@ class Money(TypeDecorator[Decimal]):
         return format(value, "f")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        result = value if isinstance(value, Decimal) else Decimal(str(value))
-        return tidy(result)
+        return read_money(value)
+
+
+_ONE = Decimal(1)
 
 
 def tidy(value: Decimal) -> Decimal:
     """Drop trailing zeros without exponent notation (`5.000` → `5`, `1E+2` → `100`)."""
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+    return value.quantize(_ONE) if value == value.to_integral() else value.normalize()
+
+
+def read_money(value: Any) -> Decimal | None:
+    """Read a stored money value (NUMERIC or text) as a tidy Decimal."""
+    if value is None:
+        return None
+    result = value if isinstance(value, Decimal) else Decimal(str(value))
+    return tidy(result)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -50,18 +63,28 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: ordertrail stores aware UTC times only")
-        value = value.astimezone(UTC)
+        value = utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return read_datetime(value)
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC; refuse naive datetimes."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: ordertrail stores aware UTC times only")
+    return value.astimezone(UTC)
+
+
+def read_datetime(value: Any) -> datetime | None:
+    """Read a stored datetime (aware, naive UTC, or SQLite's text) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class JsonText(TypeDecorator[Any]):
@@ -89,3 +112,109 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+_ENCODE = json.JSONEncoder(default=_json_default, separators=(",", ":")).encode
+
+
+def dump_json(value: Any) -> str | None:
+    """Encode exactly as `JsonText` stores a value; flat dicts of decimals go faster."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return json.dumps(value)
+    if type(value) is dict:
+        value = {k: _number(v) if type(v) is Decimal else v for k, v in value.items()}
+    elif type(value) is list and not value:
+        return "[]"
+    return _ENCODE(value)
+
+
+def _number(value: Decimal) -> int | float:
+    """A decimal as `_json_default` writes it."""
+    return int(value) if value == value.to_integral() else float(value)
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DATETIME text for an aware datetime, in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = utc(value)
+    text = value.isoformat(" ")[:-6]  # without "+00:00"
+    return text if len(text) > 19 else text + ".000000"  # microseconds always written
+
+
+def _pg_datetime(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def _sqlite_money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _pg_money(value: Decimal | None) -> Decimal | None:
+    return value
+
+
+class Codec:
+    """Driver-native values and SQL fragments for one dialect: what the types do, by hand."""
+
+    def __init__(self, dialect_name: str) -> None:
+        self.postgresql = dialect_name == "postgresql"
+        self.mark = "%s" if self.postgresql else "?"
+        self.money: Callable[[Decimal | None], Any] = (
+            _pg_money if self.postgresql else _sqlite_money
+        )
+        self._when: Callable[[datetime | None], Any] = (
+            _pg_datetime if self.postgresql else _sqlite_datetime
+        )
+        self._last: tuple[datetime | None, Any] = (None, None)
+
+    def when(self, value: datetime | None) -> Any:
+        """A datetime, driver-native (remembering the last one: reports share their times)."""
+        last, native = self._last
+        if value is last:
+            return native
+        native = self._when(value)
+        self._last = (value, native)
+        return native
+
+    def marks(self, count: int) -> str:
+        """`?, ?, ?` or `%s, %s, %s`."""
+        return ", ".join([self.mark] * count)
+
+    def in_list(self, sql_type: str) -> str:
+        """A condition tail matching a column against one list parameter (`x IN ...`)."""
+        if self.postgresql:
+            return f"= ANY(%s::{sql_type}[])"
+        return "IN (SELECT value FROM json_each(?))"
+
+    def list_param(self, values: Sequence[Any]) -> Any:
+        """The parameter `in_list` expects."""
+        return list(values) if self.postgresql else json.dumps(list(values))
+
+    # Statements built from the names in `tables.py` (checked here); values are always
+    # parameters, never text in the statement.
+
+    def select(self, table: Table, columns: Sequence[str], condition: str) -> str:
+        """`SELECT columns FROM table WHERE condition`."""
+        return f"SELECT {_names(table, columns)} FROM {table.name} WHERE {condition}"  # noqa: S608
+
+    def insert(self, table: Table, columns: Sequence[str]) -> str:
+        """`INSERT INTO table (columns) VALUES (...)`."""
+        marks = self.marks(len(columns))
+        return f"INSERT INTO {table.name} ({_names(table, columns)}) VALUES ({marks})"  # noqa: S608
+
+    def update(self, table: Table, columns: Sequence[str]) -> str:
+        """`UPDATE table SET column = ..., ... WHERE id = ...` (the id is the last parameter)."""
+        _names(table, columns)
+        sets = ", ".join(f"{name} = {self.mark}" for name in columns)
+        return f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}"  # noqa: S608
+
+
+def _names(table: Table, columns: Sequence[str]) -> str:
+    """The column list, after checking every name is a column of `table`."""
+    for name in columns:
+        table.c[name]  # raises KeyError for a name the table does not have
+    return ", ".join(columns)

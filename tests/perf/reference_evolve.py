@@ -1,0 +1,252 @@
+"""`evolve` as it was before it was made fast: the oracle for `test_evolve_matches_reference`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from decimal import Decimal
+from typing import TypeVar
+
+from ordertrail.domain.events import (
+    STATUS_EVENT,
+    EventKind,
+    Fill,
+    OrderEvent,
+    normalise,
+    synthetic_execution_id,
+)
+from ordertrail.domain.order import Change, OrderState
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus, can_transition
+
+ZERO = Decimal(0)
+PLACEMENT_SOURCE = "place"  # OrderReport.source of a broker's answer to our placement
+_T = TypeVar("_T")
+_WORKING = frozenset({OrderStatus.PENDING, OrderStatus.PLACED, OrderStatus.PARTIAL})
+
+
+def evolve(state: OrderState, report: OrderReport, known_fills: Iterable[Fill] = ()) -> Change:
+    """Apply `report` to `state` under the rules: no regression, fills once, nothing for nothing."""
+    known = {fill.execution_id: fill for fill in known_fills}
+    fills, filled, avg, quantity_stale = _fills_and_quantity(state, report, known)
+    status, status_stale = _next_status(state, report, filled)
+    stale = quantity_stale or status_stale
+    after = _next_state(state, report, status, filled, avg, stale)
+    events = _events(state, after, report, fills)
+    return Change(before=state, after=after, events=events, fills=fills, stale=stale)
+
+
+def _fills_and_quantity(
+    state: OrderState, report: OrderReport, known: dict[str, Fill]
+) -> tuple[tuple[Fill, ...], Decimal, Decimal | None, bool]:
+    q0 = state.filled_quantity
+    reported = report.filled_quantity
+    stale = reported is not None and reported < q0
+    if report.derives_fills:
+        fill = _derived_fill(state, report)
+        if fill is None:
+            return (), q0, state.avg_fill_price, stale
+        q1 = q0 + fill.quantity
+        derived_avg = report.avg_fill_price
+        if derived_avg is None:
+            derived_avg = _vwap_add(state, fill)
+        return (fill,), q1, derived_avg, stale
+    new = _new_executions(report, known)
+    exec_total = sum((f.quantity for f in (*known.values(), *new)), ZERO)
+    filled = max(q0, reported if reported is not None else ZERO, exec_total)
+    avg = state.avg_fill_price
+    if report.avg_fill_price is not None and not stale and filled >= q0:
+        avg = report.avg_fill_price
+    elif new and filled > ZERO:
+        every = (*known.values(), *new)
+        avg = sum((f.quantity * f.price for f in every), ZERO) / exec_total if exec_total else avg
+    return new, filled, avg, stale
+
+
+def _derived_fill(state: OrderState, report: OrderReport) -> Fill | None:
+    """The fill between the last cumulative quantity we saw and this one, if priced."""
+    q0, q1 = state.filled_quantity, report.filled_quantity
+    if q1 is None or q1 <= q0:
+        return None
+    delta = q1 - q0
+    price: Decimal | None = None
+    if report.last_fill_quantity == delta and report.last_fill_price:
+        price = report.last_fill_price
+    elif report.avg_fill_price is not None:
+        a0 = state.avg_fill_price or ZERO
+        price = (report.avg_fill_price * q1 - a0 * q0) / delta
+    if price is None:
+        return None  # filled before its numbers: wait for a report that carries them
+    order_key = report.broker_order_id or state.broker_order_id or "?"
+    return Fill(
+        execution_id=synthetic_execution_id(report.broker, report.account_id, order_key, q1),
+        quantity=delta,
+        price=price,
+        executed_at=report.broker_ts,
+        synthetic=True,
+    )
+
+
+def _vwap_add(state: OrderState, fill: Fill) -> Decimal:
+    q0 = state.filled_quantity
+    a0 = state.avg_fill_price or ZERO
+    return (a0 * q0 + fill.price * fill.quantity) / (q0 + fill.quantity)
+
+
+def _new_executions(report: OrderReport, known: dict[str, Fill]) -> tuple[Fill, ...]:
+    seen = set(known)
+    new: list[Fill] = []
+    for execution in report.executions:
+        if execution.execution_id in seen:
+            continue
+        seen.add(execution.execution_id)
+        new.append(
+            Fill(
+                execution_id=execution.execution_id,
+                quantity=execution.quantity,
+                price=execution.price,
+                executed_at=execution.executed_at,
+            )
+        )
+    return tuple(new)
+
+
+def _next_status(
+    state: OrderState, report: OrderReport, filled: Decimal
+) -> tuple[OrderStatus, bool]:
+    """Pick the status the report implies and say whether the report was stale.
+
+    A working report is PARTIAL when it says something filled; a sparse report (no
+    quantity) says nothing about fills, so what we already know stands for it.
+    """
+    wanted = report.status if report.status is not None else state.status
+    implied = report.filled_quantity if report.filled_quantity is not None else filled
+    quantity = report.quantity if report.quantity is not None else state.quantity
+    fully_filled = quantity is not None and quantity > ZERO and filled >= quantity
+    if wanted in _WORKING and (implied > ZERO or (report.executions and filled > ZERO)):
+        wanted = OrderStatus.PARTIAL
+    if fully_filled and wanted in (*_WORKING, OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+        wanted = OrderStatus.FILLED
+    if wanted is state.status:
+        return state.status, False
+    if wanted is OrderStatus.PENDING and state.status is OrderStatus.PENDING:
+        return state.status, False
+    if can_transition(state.status, wanted):
+        return wanted, False
+    return state.status, True
+
+
+def _next_state(
+    state: OrderState,
+    report: OrderReport,
+    status: OrderStatus,
+    filled: Decimal,
+    avg: Decimal | None,
+    stale: bool,
+) -> OrderState:
+    older = _older(state, report)
+    fresh = not (stale or older)
+
+    def pick(new: _T | None, old: _T) -> _T:
+        """Take the report's value; a stale report gives nothing, an older one only fills gaps."""
+        if new is None or stale or (older and old is not None):
+            return old
+        return new
+
+    ts = state.last_broker_ts
+    if report.broker_ts is not None and (ts is None or report.broker_ts > ts):
+        ts = report.broker_ts
+    remaining = state.remaining_quantity
+    if report.remaining_quantity is not None and fresh:
+        remaining = report.remaining_quantity
+    elif state.quantity is not None and filled != state.filled_quantity:
+        remaining = max(state.quantity - filled, ZERO)
+    return replace(
+        state,
+        broker_order_id=state.broker_order_id or report.broker_order_id,
+        status=status,
+        broker_status=pick(report.broker_status, state.broker_status),
+        filled_quantity=filled,
+        avg_fill_price=avg,
+        quantity=pick(report.quantity, state.quantity),
+        remaining_quantity=remaining,
+        limit_price=pick(report.limit_price, state.limit_price),
+        reason=pick(report.reason, state.reason),
+        last_broker_ts=ts,
+        flags=report.flags if fresh and report.flags != state.flags else state.flags,
+    )
+
+
+def _older(state: OrderState, report: OrderReport) -> bool:
+    """Tell whether a later broker view has already spoken for this report's descriptive fields.
+
+    A report stamped before the last one we applied, or the placement answer of an order the
+    broker has since reported on (the answer can land after the stream's first updates), may
+    fill in what we lack but overwrites nothing.
+    """
+    if report.source == PLACEMENT_SOURCE and state.broker_status is not None:
+        return True
+    last = state.last_broker_ts
+    return report.broker_ts is not None and last is not None and report.broker_ts < last
+
+
+def _events(
+    before: OrderState, after: OrderState, report: OrderReport, fills: tuple[Fill, ...]
+) -> tuple[OrderEvent, ...]:
+    def event(kind: EventKind, message: str) -> OrderEvent:
+        return OrderEvent(
+            kind=kind,
+            status_before=before.status,
+            status_after=after.status,
+            filled_quantity=after.filled_quantity,
+            avg_fill_price=after.avg_fill_price,
+            broker_status=after.broker_status,
+            message=message,
+            source=report.source,
+            broker_ts=report.broker_ts,
+            payload=report.raw,
+        )
+
+    events: list[OrderEvent] = []
+    if before.broker_order_id is None and after.broker_order_id is not None:
+        events.append(event(EventKind.ACKNOWLEDGED, f"Broker order id {after.broker_order_id}"))
+    events.extend(
+        event(EventKind.FILL, f"Fill {normalise(f.quantity)} @ {normalise(f.price)}") for f in fills
+    )
+    if after.status is not before.status:
+        events.append(event(STATUS_EVENT[after.status], _status_message(after)))
+    elif _visible_change(before, after):
+        events.append(event(EventKind.UPDATED, _update_message(before, after)))
+    return tuple(events)
+
+
+def _visible_change(before: OrderState, after: OrderState) -> bool:
+    """Tell whether anything but the timestamp and the (already announced) broker id moved."""
+    return before != replace(
+        after, last_broker_ts=before.last_broker_ts, broker_order_id=before.broker_order_id
+    )
+
+
+def _status_message(state: OrderState) -> str:
+    text = state.status.value.capitalize()
+    if state.status is OrderStatus.PARTIAL:
+        total = f"/{normalise(state.quantity)}" if state.quantity is not None else ""
+        text = f"Partially filled {normalise(state.filled_quantity)}{total}"
+    elif state.status is OrderStatus.REJECTED and state.reason:
+        text = f"Rejected: {state.reason}"
+    if state.broker_status:
+        text += f" (broker: {state.broker_status})"
+    return text
+
+
+def _update_message(before: OrderState, after: OrderState) -> str:
+    parts = []
+    if before.broker_status != after.broker_status:
+        parts.append(f"broker status {before.broker_status or '-'} → {after.broker_status}")
+    if before.filled_quantity != after.filled_quantity:
+        parts.append(f"filled {normalise(after.filled_quantity)}")
+    if before.avg_fill_price != after.avg_fill_price and after.avg_fill_price is not None:
+        parts.append(f"average price {normalise(after.avg_fill_price)}")
+    if before.reason != after.reason and after.reason:
+        parts.append(f"reason {after.reason}")
+    return "Updated: " + (", ".join(parts) if parts else "broker details")

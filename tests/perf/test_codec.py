@@ -1,0 +1,66 @@
+"""Values written by hand for bulk statements are exactly what the column types would write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ordertrail.storage.types import Codec, JsonText, Money, UtcDateTime, dump_json
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.text(max_size=8)
+    | st.integers(0, 9).flatmap(
+        lambda p: st.decimals(allow_nan=False, allow_infinity=False, places=p)
+    )
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.datetimes(timezones=st.just(UTC))
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=20,
+)
+aware = st.datetimes(
+    min_value=datetime(1971, 1, 1), timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])
+)
+
+
+@given(documents)
+def test_dump_json_writes_what_json_text_writes(value: Any) -> None:
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        assert dump_json(value) == JsonText().process_bind_param(value, dialect)
+
+
+@given(aware)
+def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime) -> None:
+    dialect = sqlite.dialect()
+    typed = UtcDateTime().process_bind_param(value, dialect)
+    expected = UtcDateTime().impl.dialect_impl(dialect).bind_processor(dialect)(typed)
+    assert Codec("sqlite").when(value) == expected
+
+
+@given(aware)
+def test_postgresql_datetimes_are_the_same_instant_in_utc(value: datetime) -> None:
+    assert Codec("postgresql").when(value) == UtcDateTime().process_bind_param(
+        value, postgresql.dialect()
+    )
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_money_is_written_as_the_money_type_writes_it(value: Decimal) -> None:
+    assert Codec("sqlite").money(value) == Money().process_bind_param(value, sqlite.dialect())
+    assert Codec("postgresql").money(value) == value
+
+
+def test_a_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        Codec("sqlite").when(datetime(2026, 1, 1))

@@ -1,0 +1,167 @@
+"""The applier's group commit: reports waiting for the writer share one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ordertrail.clock import FakeClock
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
+from ordertrail.services import applier as applier_module
+from ordertrail.services.applier import Applier
+from ordertrail.storage import migrate
+from ordertrail.storage.engine import make_engine
+from ordertrail.storage.tables import order_events, orders
+from ordertrail.storage.uow import SqlUnitOfWork
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def applier(engine: Engine) -> Iterator[Applier]:
+    applier = Applier(lambda: SqlUnitOfWork(engine), FakeClock())
+    yield applier
+    applier.close()
+
+
+def _report(broker_id: str, **kw: Any) -> OrderReport:
+    fields: dict[str, Any] = {
+        "broker": "tradier",
+        "account_id": "VA1",
+        "broker_order_id": broker_id,
+        "status": OrderStatus.PLACED,
+        "broker_status": "open",
+        "quantity": D(2),
+        "instrument": Instrument("SPY"),
+    }
+    return OrderReport(**(fields | kw))
+
+
+def _count(engine: Engine, table: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+async def _hold_writer(applier: Applier) -> tuple[threading.Event, asyncio.Task[None]]:
+    """Keep the writer thread busy until the returned event is set."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def block() -> None:
+        started.set()
+        release.wait(10)
+
+    task = asyncio.create_task(applier.run(block))
+    await asyncio.to_thread(started.wait, 10)
+    return release, task
+
+
+async def test_reports_waiting_for_the_writer_commit_together_each_with_its_own_result(
+    applier: Applier, engine: Engine
+) -> None:
+    seen: list[int] = []
+    applier.subscribe(lambda result: seen.append(result.reports))
+    release, held = await _hold_writer(applier)
+    calls = [
+        asyncio.create_task(applier.apply([_report(str(n)), _report(str(n))])) for n in range(20)
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    await held
+    results = await asyncio.gather(*calls)
+    assert [(r.reports, r.applied, r.unchanged, r.orders_created) for r in results] == [
+        (2, 1, 1, 1)
+    ] * 20
+    assert len({next(iter(r.order_ids)) for r in results}) == 20
+    assert seen == [40]  # one transaction, announced once
+    assert applier.transactions == 1
+    assert _count(engine, orders) == 20
+
+
+async def test_work_runs_in_the_order_it_was_asked_for(applier: Applier, engine: Engine) -> None:
+    release, held = await _hold_writer(applier)
+    applying = asyncio.create_task(applier.apply([_report("1")]))
+    counting = asyncio.create_task(applier.run(lambda: _count(engine, orders)))
+    await asyncio.sleep(0.05)
+    release.set()
+    await held
+    await applying
+    assert await counting == 1
+
+
+async def test_one_callers_failure_fails_only_that_caller(
+    applier: Applier, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = applier_module.apply_groups
+
+    def poisoned(uow: Any, groups: Any, clock: Any) -> Any:
+        if any(r.client_order_id == "poison" for group in groups for r in group):
+            raise RuntimeError("poisoned batch")
+        return real(uow, groups, clock)
+
+    monkeypatch.setattr(applier_module, "apply_groups", poisoned)
+    release, held = await _hold_writer(applier)
+    good = asyncio.create_task(applier.apply([_report("1")]))
+    bad = asyncio.create_task(applier.apply([_report("2", client_order_id="poison")]))
+    also_good = asyncio.create_task(applier.apply([_report("3")]))
+    await asyncio.sleep(0.05)
+    release.set()
+    await held
+    assert (await good).applied == 1
+    with pytest.raises(RuntimeError, match="poisoned"):
+        await bad
+    assert (await also_good).applied == 1
+    assert _count(engine, orders) == 2
+
+
+async def test_a_call_cancelled_while_it_waits_is_never_applied(
+    applier: Applier, engine: Engine
+) -> None:
+    release, held = await _hold_writer(applier)
+    cancelled = asyncio.create_task(applier.apply([_report("1")]))
+    kept = asyncio.create_task(applier.apply([_report("2")]))
+    await asyncio.sleep(0.05)
+    cancelled.cancel()
+    await asyncio.sleep(0.01)
+    release.set()
+    await held
+    await kept
+    assert _count(engine, orders) == 1
+
+
+async def test_a_failing_listener_does_not_stop_the_writer(
+    applier: Applier, engine: Engine
+) -> None:
+    def broken(_: object) -> None:
+        raise RuntimeError("listener bug")
+
+    applier.subscribe(broken)
+    assert (await applier.apply([_report("1")])).applied == 1
+    assert (await applier.apply([_report("2")])).applied == 1
+    assert _count(engine, order_events) == 6  # adopted, acknowledged, placed: twice
+
+
+async def test_a_flush_interval_gathers_reports_that_arrive_just_after(engine: Engine) -> None:
+    applier = Applier(lambda: SqlUnitOfWork(engine), FakeClock(), flush_interval=0.2)
+    try:
+        first = asyncio.create_task(applier.apply([_report("1")]))
+        await asyncio.sleep(0.02)
+        second = asyncio.create_task(applier.apply([_report("2")]))
+        await asyncio.gather(first, second)
+        assert applier.transactions == 1
+    finally:
+        applier.close()
