@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -212,3 +217,52 @@ async def test_with_sor_silent_rest_polling_still_converges(
         lambda: _order(app, broker_order_id=str(broker_id))["status"] == "FILLED", timeout=10
     )
     assert _order(app, broker_order_id=str(broker_id))["quantity"] == 5 and _fill_count(app) == 1
+
+
+def test_sync_once_against_the_gateway_fills_orders_list_json(tmp_path: Path) -> None:
+    gateway = FakeIbkrGateway(account_id=ACCOUNT).start_in_thread()
+    try:
+        gateway.add_option(CONID, "TSLA", EXPIRY, D(95), "C")
+        working = gateway.create_order(
+            symbol="TSLA",
+            side="BUY",
+            quantity=4,
+            price="2.50",
+            conid=CONID,
+            expiry=EXPIRY,
+            strike="95",
+            right="C",
+        )
+        gateway.fill(working, 1, "2.50")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERTRAIL_")} | {
+            "ORDERTRAIL_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+            "ORDERTRAIL_IBKR_ACCOUNT_ID": ACCOUNT,
+            "ORDERTRAIL_IBKR_BASE_URL": gateway.base_url,
+            "ORDERTRAIL_IBKR_WEBSOCKET": "false",
+        }
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "ordertrail", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=90,
+                check=False,
+            )
+
+        synced = cli("sync", "--once")
+        assert synced.returncode == 0, synced.stderr
+        listed = cli("orders", "list", "--json")
+        (row,) = json.loads(listed.stdout)
+        assert (
+            row["broker"],
+            row["broker_order_id"],
+            row["status"],
+            row["filled_quantity"],
+            row["quantity"],
+            row["symbol"],
+            row["external"],
+        ) == ("ibkr", str(working), "PARTIAL", "1", "4", "TSLA", True)
+    finally:
+        gateway.stop_thread()
