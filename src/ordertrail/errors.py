@@ -9,6 +9,10 @@ OrdertrailError
     ├── BrokerUnavailable   transient: timeout, 5xx, rate limit, unparseable body
     │   └── RateLimited     over quota; `retry_after` says for how long
     └── BrokerAuthError     the token or session is not accepted
+
+A BrokerError whose `nothing_placed` is True proves the request never took effect (a quota
+refusal, a connection that was never made, a lookup that failed before the order was sent), so
+a placement that failed that way is over, not in doubt.
 """
 
 from __future__ import annotations
@@ -33,10 +37,18 @@ class InvalidRequest(OrdertrailError):
 class BrokerError(OrdertrailError):
     """A broker call failed."""
 
-    def __init__(self, message: str, *, broker: str = "", status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        broker: str = "",
+        status_code: int | None = None,
+        nothing_placed: bool = False,
+    ) -> None:
         super().__init__(message)
         self.broker = broker
         self.status_code = status_code
+        self.nothing_placed = nothing_placed
 
 
 class BrokerRejected(BrokerError):
@@ -57,8 +69,11 @@ class RateLimited(BrokerUnavailable):
         broker: str = "",
         retry_after: float = 1.0,
         status_code: int | None = None,
+        nothing_placed: bool = True,
     ) -> None:
-        super().__init__(message, broker=broker, status_code=status_code)
+        super().__init__(
+            message, broker=broker, status_code=status_code, nothing_placed=nothing_placed
+        )
         self.retry_after = retry_after
 
 

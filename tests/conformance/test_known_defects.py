@@ -1,7 +1,4 @@
-"""Defects the conformance runs found in the adapters and the placer, pinned strict until fixed.
-
-The scenarios in test_scenarios.py step around exactly these (see the comments where they do).
-"""
+"""Defects the conformance runs found in the adapters and the placer, kept as regression tests."""
 
 from __future__ import annotations
 
@@ -23,14 +20,6 @@ ONLY_TRADIER = pytest.mark.parametrize("harness", ["tradier"], indirect=True)
 
 
 @ONLY_IBKR
-@pytest.mark.xfail(
-    strict=True,
-    reason="ibkr client.IbkrBroker.place stamps its report with broker_ts=clock.now() (local "
-    "time, not the broker's); domain order._older then treats every later gateway row, stamped "
-    "by lastExecutionTime_r in whole milliseconds, as older, so broker_status stays at the place "
-    "answer's PreSubmitted while the gateway says Submitted. The place report should carry no "
-    "broker_ts (or the gateway's own).",
-)
 async def test_ibkr_broker_status_follows_the_gateway_after_placing(world: World) -> None:
     placed = await world.place(10)
     await world.converged()
@@ -40,13 +29,6 @@ async def test_ibkr_broker_status_follows_the_gateway_after_placing(world: World
 
 
 @ONLY_IBKR
-@pytest.mark.xfail(
-    strict=True,
-    reason="ibkr placing.classify: a place answer it cannot read (200 with an empty body) is "
-    "kind 'error', so run_chain raises BrokerRejected and the placer records REJECTED, although "
-    "the gateway may have taken the order; REJECTED is final, so the working (then filled) order "
-    "at the broker never shows. An unreadable answer is an unknown outcome (BrokerUnavailable).",
-)
 async def test_ibkr_unreadable_place_answer_is_an_unknown_outcome(world: World) -> None:
     harness = world.harness
     assert isinstance(harness, IbkrHarness)
@@ -59,15 +41,6 @@ async def test_ibkr_unreadable_place_answer_is_an_unknown_outcome(world: World) 
 
 
 @pytest.mark.parametrize("harness", ["tradier", "ibkr"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/placing.Placer._send treats every BrokerError but BrokerRejected as an "
-    "unknown outcome and leaves the order PENDING with placement=sending, which resume never "
-    "sends again; failures that prove nothing was placed (Tradier's quota refusal, which it "
-    "raises as RateLimited after its retries; IBKR's conid lookup failing before the POST) so "
-    "leave the proposal unplaced forever without a word. They should go back to 'recorded' "
-    "(resume places them) or end REJECTED with the reason.",
-)
 async def test_a_placement_that_never_reached_the_broker_is_not_left_pending(
     world: World,
 ) -> None:
@@ -78,7 +51,8 @@ async def test_a_placement_that_never_reached_the_broker_is_not_left_pending(
         assert isinstance(harness, IbkrHarness)
         harness.gateway.fail_next(8, 503, "/iserver/secdef")
     placed = await world.place(10)
-    assert world.row(placed)["status"] == "PENDING" and not harness.truth()
+    assert not harness.truth()
+    assert world.row(placed)["status"] == "REJECTED"  # over at once, with the reason
     if isinstance(harness, TradierHarness):
         harness.fake.set_limits(window_s=0.2, trading=10**6)
     await world.watcher.reconcile()
@@ -89,14 +63,6 @@ async def test_a_placement_that_never_reached_the_broker_is_not_left_pending(
 
 
 @ONLY_TRADIER
-@pytest.mark.xfail(
-    strict=True,
-    reason="tradier stream: an order event whose `id` is an object is read back as the id text "
-    "\"{'nested': True}\"; the REST read says no such order (None), so TradierStream._report "
-    "falls back to parse_order_event and yields a report the apply path adopts as a phantom "
-    "external order, then polled as missing forever. Events whose id is not an order id "
-    "should be dropped.",
-)
 async def test_tradier_event_with_an_object_id_yields_no_report(harness: Harness) -> None:
     assert isinstance(harness, TradierHarness)
     stream = harness.relay.inner.stream()

@@ -155,25 +155,28 @@ class Placer:
         report: OrderReport
         try:
             result = await broker.place(request)
-        except BrokerRejected as refusal:
+        except BrokerError as failure:
+            if not (isinstance(failure, BrokerRejected) or failure.nothing_placed):
+                log.warning(
+                    "placing order %s: outcome unknown (%s); it stays PENDING until a sync "
+                    "finds %s",
+                    order.id,
+                    failure,
+                    order.client_order_id,
+                )
+                return order
+            # Refused, or provably never placed: over, with the reason (never retried silently,
+            # a late placement could trade on a stale intent).
             report = OrderReport(
                 broker=state.broker,
                 account_id=state.account_id,
                 broker_order_id=None,
                 client_order_id=order.client_order_id,
                 status=OrderStatus.REJECTED,
-                reason=str(refusal),
+                reason=str(failure),
                 source="place",
-                raw={"error": str(refusal)},
+                raw={"error": str(failure)},
             )
-        except BrokerError as unknown:
-            log.warning(
-                "placing order %s: outcome unknown (%s); it stays PENDING until a sync finds %s",
-                order.id,
-                unknown,
-                order.client_order_id,
-            )
-            return order
         else:
             report = result.report or OrderReport(
                 broker=state.broker,

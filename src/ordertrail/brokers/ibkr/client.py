@@ -133,7 +133,16 @@ class IbkrBroker:
     async def place(self, request: PlaceRequest) -> PlaceResult:
         """Place one order with `cOID` = our client order id, confirming questions by policy."""
         await self._ensure_ready()
-        conid = await self.contracts.conid_for(request.instrument)
+        try:
+            conid = await self.contracts.conid_for(request.instrument)
+        except BrokerError as error:
+            if isinstance(error, BrokerRejected):
+                raise
+            raise BrokerUnavailable(
+                f"IBKR contract lookup failed before placing, nothing was sent: {error}",
+                broker=BROKER,
+                nothing_placed=True,
+            ) from error
         ticket = build_ticket(request, conid)
         answer = await run_chain(self.http, self.config, [ticket])
         assert answer.order_id is not None
@@ -152,7 +161,6 @@ class IbkrBroker:
             side=request.side,
             order_type=request.order_type,
             derives_fills=False,
-            broker_ts=self._clock.now(),
             source="place",
             flags=flags,
             raw={"answer": answer.raw},

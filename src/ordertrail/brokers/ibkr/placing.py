@@ -36,7 +36,7 @@ DURATION_TO_IBKR: dict[str, str] = {
 class PlaceAnswer:
     """One answer of the place/reply chain, classified."""
 
-    kind: str  # placed, question, prompt, error, failed
+    kind: str  # placed, question, prompt, error, failed, unreadable
     order_id: str | None = None
     order_status: str | None = None
     text: str | None = None
@@ -98,7 +98,7 @@ def classify(body: Any) -> PlaceAnswer:
             return PlaceAnswer("error", text=str(body["error"]).strip(), raw=body)
         body = [body]
     if not isinstance(body, list) or not body or not all(isinstance(x, dict) for x in body):
-        return PlaceAnswer("error", text=f"unexpected answer {body!r}", raw=body)
+        return PlaceAnswer("unreadable", text=f"unexpected answer {body!r}", raw=body)
     first: Mapping[str, Any] = body[0]
     if "id" in first and ("message" in first or "messageIds" in first):
         return PlaceAnswer(
@@ -116,7 +116,7 @@ def classify(body: Any) -> PlaceAnswer:
         return PlaceAnswer("failed", text="; ".join(texts) + suffix, raw=body)
     order_id = id_text(first.get("order_id"))
     if order_id is None:
-        return PlaceAnswer("error", text=f"answer without order id {body!r}", raw=body)
+        return PlaceAnswer("unreadable", text=f"answer without order id {body!r}", raw=body)
     return PlaceAnswer(
         "placed",
         order_id=order_id,
@@ -130,7 +130,8 @@ async def run_chain(
 ) -> PlaceAnswer:
     """Place and answer every question by policy, holding the account meanwhile.
 
-    Return the `placed` answer; raise BrokerRejected on a refusal.
+    Return the `placed` answer; raise BrokerRejected on a refusal and BrokerUnavailable when
+    the answer cannot be read (the order may be at the broker).
     """
     async with http.exclusive():
         answer = classify(await http.place_orders(config.account_id, tickets))
@@ -139,6 +140,12 @@ async def run_chain(
                 return answer
             if answer.kind in ("error", "failed"):
                 raise BrokerRejected(f"IBKR refused the order: {answer.text}", broker=BROKER)
+            if answer.kind == "unreadable":
+                raise BrokerUnavailable(
+                    f"IBKR answered the order with something unreadable ({answer.text}); "
+                    "the outcome is unknown until a sync finds it by cOID",
+                    broker=BROKER,
+                )
             if answer.kind == "question":
                 answer = await _answer_question(http, config, answer)
             else:

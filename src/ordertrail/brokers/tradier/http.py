@@ -111,6 +111,13 @@ class TradierHttp:
     ) -> Any:
         try:
             response = await self._send(method, path, params, form)
+        except httpx.ConnectError as refused:
+            raise BrokerUnavailable(
+                f"Tradier {method} {path} could not connect ({type(refused).__name__}); "
+                "nothing was sent",
+                broker=BROKER,
+                nothing_placed=True,
+            ) from None
         except httpx.TransportError as lost:
             raise BrokerUnavailable(
                 f"Tradier {method} {path} got no answer ({type(lost).__name__}); "

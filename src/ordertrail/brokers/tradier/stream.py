@@ -91,7 +91,7 @@ class TradierStream:
                 raise BrokerUnavailable(
                     f"Tradier account stream refused the session: {message}", broker=BROKER
                 )
-            if kind != "order" or message.get("id") is None:
+            if kind != "order" or not _is_order_id(message.get("id")):
                 log.info("Tradier account stream sent an unknown message: %s", message)
                 continue
             account = message.get("account")
@@ -121,3 +121,10 @@ class TradierStream:
 def subscribe_frame(session_id: str) -> dict[str, Any]:
     """The frame that subscribes a session to order events of every account."""
     return {"events": ["order"], "sessionid": session_id, "excludeAccounts": []}
+
+
+def _is_order_id(value: Any) -> bool:
+    """Tell a Tradier order id (an integer, or its digits) from anything else an event may hold."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
