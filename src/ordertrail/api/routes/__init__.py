@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ordertrail.api.routes import (
+    accounts,
     alerts,
     board,
     debug,
@@ -22,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     orders.router,
     trades.router,
     alerts.router,
+    accounts.router,
     debug.router,
     events.router,
     tracking.router,
