@@ -1,4 +1,4 @@
-"""Copies of the domain's frozen dataclasses with some fields changed, cheaper than `replace`."""
+"""Building and copying the domain's frozen dataclasses faster than `__init__` and `replace`."""
 
 from __future__ import annotations
 
@@ -21,3 +21,14 @@ def changed(item: _D, **changes: Any) -> _D:
     copy.__dict__.update(fields)
     copy.__dict__.update(changes)
     return copy
+
+
+def built(kind: type[_D], **fields: Any) -> _D:
+    """Return a `kind` holding exactly `fields`, like `kind(**fields)` but several times faster.
+
+    For the same plain frozen dataclasses as `changed`, given every field: rows decoded by the
+    thousand. Nothing is checked, so callers name every field (tests compare with `kind(...)`).
+    """
+    item = object.__new__(kind)
+    item.__dict__.update(fields)
+    return item

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ordertrail.domain.events import (
     STATUS_EVENT,
@@ -111,7 +111,32 @@ def evolve(state: OrderState, report: OrderReport, known_fills: Iterable[Fill] =
     return Change(before=state, after=after, events=events, fills=fills, stale=stale)
 
 
-def repeats(state: OrderState, report: OrderReport, known_fills: Sequence[Fill] = ()) -> bool:
+class KnownState(Protocol):
+    """What `repeats` reads of an order's state: an OrderState, or a light view of a row."""
+
+    @property
+    def broker_order_id(self) -> str | None: ...
+    @property
+    def status(self) -> OrderStatus: ...
+    @property
+    def broker_status(self) -> str | None: ...
+    @property
+    def filled_quantity(self) -> Decimal: ...
+    @property
+    def avg_fill_price(self) -> Decimal | None: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def remaining_quantity(self) -> Decimal | None: ...
+    @property
+    def limit_price(self) -> Decimal | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def flags(self) -> frozenset[str]: ...
+
+
+def repeats(state: KnownState, report: OrderReport, known_fills: Sequence[Fill] = ()) -> bool:
     """Tell cheaply that `evolve` would find nothing: the report repeats what we know.
 
     True guarantees `evolve(state, report, known_fills)` has no events and is not stale, so
@@ -120,27 +145,37 @@ def repeats(state: OrderState, report: OrderReport, known_fills: Sequence[Fill] 
     """
     if report.executions or state.broker_order_id is None:
         return False
-    if report.broker_order_id is not None and report.broker_order_id != state.broker_order_id:
+    said = report.broker_order_id
+    if said is not None and said != state.broker_order_id:
         return False
     filled = state.filled_quantity
-    if report.filled_quantity is not None and report.filled_quantity != filled:
+    said_amount = report.filled_quantity
+    if said_amount is not None and said_amount != filled:
         return False
     if not report.derives_fills:
-        if report.avg_fill_price is not None and report.avg_fill_price != state.avg_fill_price:
+        said_amount = report.avg_fill_price
+        if said_amount is not None and said_amount != state.avg_fill_price:
             return False
         if known_fills and sum(f.quantity for f in known_fills) > filled:
             return False
     if report.flags != state.flags:
         return False
-    for said, known in (
-        (report.broker_status, state.broker_status),
-        (report.quantity, state.quantity),
-        (report.remaining_quantity, state.remaining_quantity),
-        (report.limit_price, state.limit_price),
-        (report.reason, state.reason),
-    ):
-        if said is not None and said != known:
-            return False
+    # Anything the report says that we know otherwise is news (None says nothing).
+    said = report.broker_status
+    if said is not None and said != state.broker_status:
+        return False
+    said = report.reason
+    if said is not None and said != state.reason:
+        return False
+    said_amount = report.quantity
+    if said_amount is not None and said_amount != state.quantity:
+        return False
+    said_amount = report.remaining_quantity
+    if said_amount is not None and said_amount != state.remaining_quantity:
+        return False
+    said_amount = report.limit_price
+    if said_amount is not None and said_amount != state.limit_price:
+        return False
     return _wanted_status(state, report, filled) is state.status
 
 
@@ -238,7 +273,7 @@ def _next_status(
     return state.status, True
 
 
-def _wanted_status(state: OrderState, report: OrderReport, filled: Decimal) -> OrderStatus:
+def _wanted_status(state: KnownState, report: OrderReport, filled: Decimal) -> OrderStatus:
     """The status the report asks for, read with the quantities (before the transition table)."""
     wanted = report.status if report.status is not None else state.status
     implied = report.filled_quantity if report.filled_quantity is not None else filled

@@ -8,7 +8,8 @@ the changes are written at the end with one statement per kind (see `PendingWrit
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,12 +17,21 @@ from typing import Any
 from ordertrail.clock import Clock
 from ordertrail.domain.copying import changed
 from ordertrail.domain.events import EventKind, OrderEvent
-from ordertrail.domain.order import Change, Order, OrderState, evolve, repeats
+from ordertrail.domain.order import Change, KnownState, Order, OrderState, evolve, repeats
 from ordertrail.domain.report import OrderReport
 from ordertrail.services.consequences import Consequences
 from ordertrail.services.pending import PendingWrites
 from ordertrail.storage.history import event_params, fill_params
-from ordertrail.storage.orders import order_from_raw, state_from_raw, state_values
+from ordertrail.storage.order_rows import (
+    LEAN,
+    identity,
+    order_from_raw,
+    state_from_raw,
+    state_values,
+    stored_state,
+    symbols_of,
+    trade_of,
+)
 from ordertrail.storage.types import dump_json
 from ordertrail.storage.uow import UnitOfWork
 
@@ -105,32 +115,45 @@ class _Batch:
         self.now = now
         self.codec = uow.orders.codec
         self.pending = PendingWrites(uow, now, self.codec)
-        self.rows: dict[int, Any] = {}  # raw rows, decoded on demand
-        self.states: dict[int, OrderState] = {}
+        self.lean: dict[int, Any] = {}  # what was read first of every order named (LEAN rows)
+        self.account_of: dict[int, str] = {}
+        self.rows: dict[int, Any] = {}  # full rows of the orders some report changes
+        self.states: dict[int, KnownState] = {}
         self.orders: dict[int, Order] = {}
         self.loaded: dict[int, Order] = {}  # orders as read, to write only what changed
         self.by_key: dict[tuple[str, str, str], int] = {}
         self.by_client_id: dict[str, int] = {}
         self.fills: dict[int, list[Any]] = {}
+        self.repeated: dict[int, int] = {}  # report position -> the unchanged order it repeats
+        self.moved = False  # whether an order changed yet (which may move the keys)
         self._payload_of: OrderReport | None = None  # the report whose payload is encoded
         self._payload: str | None = None
 
     def run(self, groups: Sequence[Sequence[OrderReport]]) -> list[ApplyResult]:
         everything = [report for group in groups for report in group]
-        for row in self.uow.orders.load_for_reports(everything, self.codec):
-            self.rows[row.id] = row
-            self._remember(row.id, row.broker, row.account_id, row.broker_order_id)
-        trade_ids = {row.trade_id for row in self.rows.values() if row.trade_id is not None}
+        for row in self.uow.orders.load_for_reports(everything, self.codec, LEAN):
+            order_id, broker, account_id, broker_id, client_id, external = identity(row)
+            self.lean[order_id] = row
+            self.account_of[order_id] = account_id
+            self._remember(order_id, broker, account_id, broker_id, client_id, external)
+        trade_ids = {t for t in map(trade_of, self.lean.values()) if t is not None}
         self.consequences = Consequences(self.uow, self.now, self.pending, trade_ids)
         if any(report.executions for report in everything):
-            self.fills = dict(self.uow.history.fills_for(self.rows))
+            self.fills = dict(self.uow.history.fills_for(self.lean))
+        self._fetch(self._changing(everything))
         results = []
+        position = 0
         for group in groups:
             result = ApplyResult()
+            result.reports = len(group)
+            for key, count in Counter((r.broker, r.account_id) for r in group).items():
+                result.account(*key).reports += count
             for report in group:
-                result.reports += 1
-                result.account(report.broker, report.account_id).reports += 1
-                self._apply_one(report, result)
+                if not self.moved and position in self.repeated:
+                    result.unchanged += 1  # nothing moved: found and judged before the loop
+                else:
+                    self._apply_one(report, result, position)
+                position += 1
             results.append(result)
         ids = self.pending.flush()
         if ids:
@@ -139,54 +162,80 @@ class _Batch:
                 result.trade_ids = {ids.get(i, i) for i in result.trade_ids}
         return results
 
-    def _remember(self, order_id: int, broker: str, account_id: str, broker_id: str | None) -> None:
+    def _changing(self, reports: Sequence[OrderReport]) -> set[int]:
+        """The orders some report changes (those whose full rows are read); note the reports
+        that only repeat an order as it was read."""
+        changing: set[int] = set()
+        for position, report in enumerate(reports):
+            order_id = self._find(report, quiet=True)
+            if order_id is None or order_id in changing:
+                continue
+            if repeats(self._state(order_id), report, self.fills.get(order_id, ())):
+                self.repeated[position] = order_id
+            else:
+                changing.add(order_id)
+        return changing
+
+    def _fetch(self, order_ids: Iterable[int]) -> None:
+        """Read the full rows of orders (one query); their states are decoded from those."""
+        for row in self.uow.orders.load_rows(order_ids, self.codec):
+            order_id = row[0]
+            self.rows[order_id] = row
+            self.states.pop(order_id, None)
+
+    def _remember(
+        self,
+        order_id: int,
+        broker: str,
+        account_id: str,
+        broker_id: str | None,
+        client_id: str | None,
+        external: bool,
+    ) -> None:
         if broker_id:
             self.by_key[(broker, account_id, broker_id)] = order_id
         # Our ids are unique; an external order's tag is only a key until its broker id is known
         # (brokers reuse tags, e.g. a strategy name on every order).
-        order = self.orders.get(order_id)
-        if order is not None:
-            client_id, external = order.client_order_id, order.external
-        else:
-            row = self.rows[order_id]
-            client_id, external = row.client_order_id, bool(row.external)
         if client_id and (not external or not broker_id):
             self.by_client_id[client_id] = order_id
 
-    def _state(self, order_id: int) -> OrderState:
+    def _state(self, order_id: int) -> KnownState:
+        """What we know of an order now (a light view while only its LEAN row was read)."""
         order = self.orders.get(order_id)
         if order is not None:
             return order.state
         state = self.states.get(order_id)
         if state is None:
-            state = self.states[order_id] = state_from_raw(self.rows[order_id])
+            row = self.rows.get(order_id)
+            state = state_from_raw(row) if row is not None else stored_state(self.lean[order_id])
+            self.states[order_id] = state
         return state
 
     def _order(self, order_id: int) -> Order:
         order = self.orders.get(order_id)
         if order is None:
+            if order_id not in self.rows:
+                self._fetch([order_id])  # not foreseen by `_changing`: read it now
             row = self.rows[order_id]
-            order = self.orders[order_id] = order_from_raw(row, self._state(order_id))
+            state = self._state(order_id)
+            assert isinstance(state, OrderState)
+            order = self.orders[order_id] = order_from_raw(row, state)
             what = order.instrument
-            stored = what is not None and (row.symbol, row.option_symbol) == (
-                what.symbol,
-                what.option_symbol,
-            )
+            stored = what is not None and symbols_of(row) == (what.symbol, what.option_symbol)
             # What the row holds; an instrument out of step with its columns is rewritten.
             self.loaded[order_id] = (
                 order if stored or what is None else changed(order, instrument=None)
             )
         return order
 
-    def _resolve(self, report: OrderReport, result: ApplyResult) -> int:
-        """Find the order: by client order id, then broker order id; else adopt it as external."""
+    def _find(self, report: OrderReport, quiet: bool = False) -> int | None:
+        """Find the order a report names: by client order id, then by broker order id."""
         mine = self.by_client_id.get(report.client_order_id or "")
-        if mine is not None:
-            state = self._state(mine)
-            if state.account_id == report.account_id:
-                known_id = state.broker_order_id
-                if known_id is None or report.broker_order_id in (None, known_id):
-                    return mine
+        if mine is not None and self.account_of[mine] == report.account_id:
+            known_id = self._state(mine).broker_order_id
+            if known_id is None or report.broker_order_id in (None, known_id):
+                return mine
+            if not quiet:
                 log.warning(
                     "client order id %s already belongs to broker order %s; %s is another order",
                     report.client_order_id,
@@ -194,10 +243,13 @@ class _Batch:
                     report.broker_order_id,
                 )
         if report.broker_order_id:
-            known = self.by_key.get((report.broker, report.account_id, report.broker_order_id))
-            if known is not None:
-                return known
-        return self._adopt(report, result)
+            return self.by_key.get((report.broker, report.account_id, report.broker_order_id))
+        return None
+
+    def _resolve(self, report: OrderReport, result: ApplyResult) -> int:
+        """Find the order a report names, or adopt it as external."""
+        found = self._find(report)
+        return found if found is not None else self._adopt(report, result)
 
     def _adopt(self, report: OrderReport, result: ApplyResult) -> int:
         state = OrderState(broker=report.broker, account_id=report.account_id)
@@ -214,6 +266,8 @@ class _Batch:
             "updated_at": self.now,
         }
         order_id = self.pending.add_order(values)
+        self.account_of[order_id] = report.account_id
+        self.moved = True
         self.orders[order_id] = Order(
             id=order_id,
             state=state,
@@ -239,8 +293,11 @@ class _Batch:
         result.events += 1
         return order_id
 
-    def _apply_one(self, report: OrderReport, result: ApplyResult) -> None:
+    def _apply_one(self, report: OrderReport, result: ApplyResult, position: int) -> None:
         order_id = self._resolve(report, result)
+        if order_id not in self.rows and self.repeated.get(position) == order_id:
+            result.unchanged += 1  # an order no report changed: as read, and so still repeated
+            return
         known = self.fills.get(order_id, ())
         if repeats(self._state(order_id), report, known):
             result.unchanged += 1
@@ -260,10 +317,17 @@ class _Batch:
         counts.fills += len(change.fills)
         result.order_ids.add(order.id)
         order = self.consequences.follow(order, change, result)
+        self.moved = True
         self.orders[order.id] = order
         self.pending.save_order(order, self.loaded.get(order.id))
+        state = order.state
         self._remember(
-            order.id, order.state.broker, order.state.account_id, order.state.broker_order_id
+            order.id,
+            state.broker,
+            state.account_id,
+            state.broker_order_id,
+            order.client_order_id,
+            order.external,
         )
 
     def _event(self, order_id: int, seq: int, event: OrderEvent, report: OrderReport) -> None:

@@ -15,7 +15,7 @@ from ordertrail.domain.copying import changed
 from ordertrail.domain.order import Order
 from ordertrail.domain.proposal import ProposalStatus
 from ordertrail.domain.trade import Trade
-from ordertrail.storage.orders import update_values
+from ordertrail.storage.order_rows import update_values
 from ordertrail.storage.trades import as_stored
 from ordertrail.storage.types import Codec
 from ordertrail.storage.uow import UnitOfWork

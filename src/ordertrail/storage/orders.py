@@ -7,198 +7,27 @@ statement (`insert_many`, `save_changes`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, func, insert, select, update
 
-from ordertrail.domain.order import Order, OrderState, Placement
-from ordertrail.domain.proposal import ProposalKind
+from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
-from ordertrail.domain.status import OrderStatus
-from ordertrail.storage.codec import instrument_from_json, instrument_to_json
-from ordertrail.storage.tables import orders
-from ordertrail.storage.types import (
-    Codec,
-    JsonText,
-    Money,
-    UtcDateTime,
-    dump_json,
-    read_datetime,
-    read_money,
+from ordertrail.storage.order_rows import (
+    COLUMNS,
+    differences,
+    order_from_raw,
+    order_from_row,
+    state_from_raw,
+    state_values,
+    update_values,
 )
+from ordertrail.storage.tables import orders
+from ordertrail.storage.types import Codec, JsonText, Money, UtcDateTime, dump_json
 
-COLUMNS = tuple(column.name for column in orders.columns)
-
-
-def order_from_row(row: Row[Any] | Mapping[str, Any]) -> Order:
-    """Build the domain order from an `orders` row."""
-    r = row._mapping if isinstance(row, Row) else row
-    state = OrderState(
-        broker=r["broker"],
-        account_id=r["account_id"],
-        broker_order_id=r["broker_order_id"],
-        status=OrderStatus(r["status"]),
-        broker_status=r["broker_status"],
-        filled_quantity=r["filled_quantity"],
-        avg_fill_price=r["avg_fill_price"],
-        quantity=r["quantity"],
-        remaining_quantity=r["remaining_quantity"],
-        limit_price=r["limit_price"],
-        reason=r["reason"],
-        last_broker_ts=r["last_broker_ts"],
-        flags=frozenset(r["flags"] or ()),
-    )
-    return Order(
-        id=r["id"],
-        state=state,
-        external=r["external"],
-        client_order_id=r["client_order_id"],
-        proposal_id=r["proposal_id"],
-        trade_id=r["trade_id"],
-        side=ProposalKind(r["side"]) if r["side"] else None,
-        placement=Placement(r["placement"]) if r["placement"] else None,
-        instrument=instrument_from_json(r["instrument"]) if r["instrument"] else None,
-        broker_side=r["broker_side"],
-        order_type=r["order_type"],
-        event_seq=r["event_seq"],
-        alert_match=r["alert_match"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-
-
-def state_from_raw(row: Row[Any]) -> OrderState:
-    """Decode the state columns of a raw row (as `load_for_reports` returns it)."""
-    filled = read_money(row.filled_quantity)
-    assert filled is not None
-    return OrderState(
-        broker=row.broker,
-        account_id=row.account_id,
-        broker_order_id=row.broker_order_id,
-        status=OrderStatus(row.status),
-        broker_status=row.broker_status,
-        filled_quantity=filled,
-        avg_fill_price=read_money(row.avg_fill_price),
-        quantity=read_money(row.quantity),
-        remaining_quantity=read_money(row.remaining_quantity),
-        limit_price=read_money(row.limit_price),
-        reason=row.reason,
-        last_broker_ts=read_datetime(row.last_broker_ts),
-        flags=frozenset(json.loads(row.flags) or ()) if row.flags != "[]" else frozenset(),
-    )
-
-
-def order_from_raw(row: Row[Any], state: OrderState) -> Order:
-    """Decode the rest of a raw row around its already decoded state."""
-    return Order(
-        id=row.id,
-        state=state,
-        external=bool(row.external),
-        client_order_id=row.client_order_id,
-        proposal_id=row.proposal_id,
-        trade_id=row.trade_id,
-        side=ProposalKind(row.side) if row.side else None,
-        placement=Placement(row.placement) if row.placement else None,
-        instrument=instrument_from_json(json.loads(row.instrument)) if row.instrument else None,
-        broker_side=row.broker_side,
-        order_type=row.order_type,
-        event_seq=row.event_seq,
-        alert_match=json.loads(row.alert_match) if row.alert_match is not None else None,
-        created_at=read_datetime(row.created_at),
-        updated_at=read_datetime(row.updated_at),
-    )
-
-
-def state_values(state: OrderState) -> dict[str, Any]:
-    """The columns an OrderState owns."""
-    return {
-        "broker": state.broker,
-        "account_id": state.account_id,
-        "broker_order_id": state.broker_order_id,
-        "status": state.status.value,
-        "broker_status": state.broker_status,
-        "filled_quantity": state.filled_quantity,
-        "avg_fill_price": state.avg_fill_price,
-        "quantity": state.quantity,
-        "remaining_quantity": state.remaining_quantity,
-        "limit_price": state.limit_price,
-        "reason": state.reason,
-        "last_broker_ts": state.last_broker_ts,
-        "flags": sorted(state.flags),
-    }
-
-
-def update_values(order: Order, at: datetime) -> dict[str, Any]:
-    """Every column `save_state` writes for an order (before `extra`)."""
-    values = state_values(order.state) | {
-        "trade_id": order.trade_id,
-        "event_seq": order.event_seq,
-        "alert_match": order.alert_match,
-        "placement": order.placement.value if order.placement else None,
-        "updated_at": at,
-    }
-    if order.instrument is not None:
-        values["instrument"] = instrument_to_json(order.instrument)
-        values["symbol"] = order.instrument.symbol
-        values["option_symbol"] = order.instrument.option_symbol
-    return values
-
-
-def _differences(before: Order, after: Order, codec: Codec) -> tuple[list[str], list[Any]]:
-    """The columns `save_state` would write whose values differ from `before`, driver-native.
-
-    Leaving equal values alone keeps the row as `save_state` leaves it (decimals compare by
-    value and read back tidied) and spares SQLite the upkeep of indexes on unchanged columns.
-    """
-    names: list[str] = []
-    values: list[Any] = []
-    b, a = before.state, after.state
-    money, when = codec.money, codec.when
-    for name, old, new in (
-        ("broker", b.broker, a.broker),
-        ("account_id", b.account_id, a.account_id),
-        ("broker_order_id", b.broker_order_id, a.broker_order_id),
-        ("broker_status", b.broker_status, a.broker_status),
-        ("reason", b.reason, a.reason),
-        ("trade_id", before.trade_id, after.trade_id),
-        ("event_seq", before.event_seq, after.event_seq),
-    ):
-        if new != old:
-            names.append(name)
-            values.append(new)
-    if a.status is not b.status:
-        names.append("status")
-        values.append(a.status._value_)  # the plain attribute behind the `value` property
-    for name, old_money, new_money in (
-        ("filled_quantity", b.filled_quantity, a.filled_quantity),
-        ("avg_fill_price", b.avg_fill_price, a.avg_fill_price),
-        ("quantity", b.quantity, a.quantity),
-        ("remaining_quantity", b.remaining_quantity, a.remaining_quantity),
-        ("limit_price", b.limit_price, a.limit_price),
-    ):
-        if new_money != old_money:
-            names.append(name)
-            values.append(money(new_money))
-    if a.last_broker_ts != b.last_broker_ts:
-        names.append("last_broker_ts")
-        values.append(when(a.last_broker_ts))
-    if a.flags != b.flags:
-        names.append("flags")
-        values.append(dump_json(sorted(a.flags)))
-    if after.alert_match != before.alert_match:
-        names.append("alert_match")
-        values.append(dump_json(after.alert_match))
-    if after.placement is not before.placement:
-        names.append("placement")
-        values.append(after.placement.value if after.placement else None)
-    what = after.instrument
-    if what is not None and what != before.instrument:
-        names += ["instrument", "symbol", "option_symbol"]
-        values += [dump_json(instrument_to_json(what)), what.symbol, what.option_symbol]
-    return names, values
+__all__ = ["OrderRepository", "next_ids", "order_from_raw", "state_from_raw", "state_values"]
 
 
 class OrderRepository:
@@ -226,36 +55,51 @@ class OrderRepository:
 
     def for_reports(self, reports: Sequence[OrderReport]) -> list[Order]:
         """Load every order the reports may name (one query, whatever their number)."""
-        rows = self.load_for_reports(reports, Codec(self._c.dialect.name))
+        rows = self.load_for_reports(reports, self.codec)
         return [order_from_raw(row, state_from_raw(row)) for row in rows]
 
-    def load_for_reports(self, reports: Sequence[OrderReport], codec: Codec) -> list[Row[Any]]:
-        """Raw rows of every order the reports name by broker key or by client order id."""
-        keys = sorted(
-            {(r.broker, r.account_id, r.broker_order_id) for r in reports if r.broker_order_id}
-        )
-        client_ids = sorted({r.client_order_id for r in reports if r.client_order_id})
-        if not keys and not client_ids:
-            return []
-        params: tuple[Any, ...]
-        if codec.postgresql:
-            by_key = (
-                "SELECT o.id FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(b, a, i) "
-                "JOIN orders AS o ON o.broker = k.b AND o.account_id = k.a "
-                "AND o.broker_order_id = k.i"
-            )
-            params = tuple(list(column) for column in zip(*keys, strict=True)) or ([], [], [])
+    def load_for_reports(
+        self, reports: Sequence[OrderReport], codec: Codec, columns: Sequence[str] = COLUMNS
+    ) -> list[Row[Any]]:
+        """Raw rows (`columns`, in id order) of every order the reports name by broker key or
+        by client order id: one statement (an index lookup per key, whatever their number)."""
+        wanted: dict[tuple[str, str], set[str | None]] = {}
+        accounts = {(r.broker, r.account_id) for r in reports}
+        if len(accounts) == 1:  # the usual batch: one account's list or stream
+            wanted[accounts.pop()] = {r.broker_order_id for r in reports}
         else:
+            for report in reports:
+                wanted.setdefault((report.broker, report.account_id), set()).add(
+                    report.broker_order_id
+                )
+        client_ids = {r.client_order_id for r in reports} - {None, ""}
+        conditions: list[str] = []
+        params: list[Any] = []
+        m = codec.mark
+        for (broker, account_id), named in sorted(wanted.items()):
+            broker_ids = named - {None, ""}
+            if not broker_ids:
+                continue
             by_key = (
-                "SELECT o.id FROM json_each(?) AS k JOIN orders AS o "
-                "ON o.broker = json_extract(k.value, '$[0]') "
-                "AND o.account_id = json_extract(k.value, '$[1]') "
-                "AND o.broker_order_id = json_extract(k.value, '$[2]')"
+                f"broker = {m} AND account_id = {m} AND broker_order_id {codec.in_list('text')}"
             )
-            params = (json.dumps(keys),)
-        by_client = codec.select(orders, ("id",), f"client_order_id {codec.in_list('text')}")
-        sql = codec.select(orders, COLUMNS, f"id IN ({by_key} UNION ALL {by_client}) ORDER BY id")
-        return list(self._c.exec_driver_sql(sql, (*params, codec.list_param(client_ids))))
+            conditions.append(f"({by_key})")
+            params += [broker, account_id, codec.list_param(sorted(broker_ids))]
+        if client_ids:
+            conditions.append(f"client_order_id {codec.in_list('text')}")
+            params.append(codec.list_param(sorted(client_ids)))
+        if not conditions:
+            return []
+        sql = codec.select(orders, columns, " OR ".join(conditions) + " ORDER BY id")
+        return list(self._c.exec_driver_sql(sql, tuple(params)).fetchall())
+
+    def load_rows(self, order_ids: Iterable[int], codec: Codec) -> list[Row[Any]]:
+        """Raw rows (`COLUMNS`) of the given orders, in id order, in one query."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return []
+        sql = codec.select(orders, COLUMNS, f"id {codec.in_list('bigint')} ORDER BY id")
+        return list(self._c.exec_driver_sql(sql, (codec.list_param(ids),)).fetchall())
 
     def add(self, values: Mapping[str, Any]) -> int:
         """Insert an order row and return its id."""
@@ -289,7 +133,7 @@ class OrderRepository:
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         stamp = codec.when(at)
         for before, after in changes:
-            changed, values = _differences(before, after, codec)
+            changed, values = differences(before, after, codec)
             groups.setdefault((*changed, "updated_at"), []).append((*values, stamp, after.id))
         for names, params in groups.items():
             self._c.exec_driver_sql(codec.update(orders, names), params)
@@ -303,26 +147,25 @@ class OrderRepository:
 
     def working(self, broker: str, account_id: str) -> list[Order]:
         """Orders of one account that are not in a terminal status."""
-        query = select(orders).where(
-            and_(
-                orders.c.broker == broker,
-                orders.c.account_id == account_id,
-                orders.c.status.in_(("PENDING", "PLACED", "PARTIAL")),
-            )
+        return self._where(
+            "broker = {m} AND account_id = {m} AND status IN ('PENDING', 'PLACED', 'PARTIAL')",
+            (broker, account_id),
         )
-        return [order_from_row(row) for row in self._c.execute(query)]
 
     def awaiting_placement(self, broker: str, account_id: str) -> list[Order]:
         """Our orders recorded but never sent, or sent without a known outcome."""
-        query = select(orders).where(
-            and_(
-                orders.c.broker == broker,
-                orders.c.account_id == account_id,
-                orders.c.status == "PENDING",
-                or_(orders.c.placement == "recorded", orders.c.placement == "sending"),
-            )
+        return self._where(
+            "broker = {m} AND account_id = {m} AND status = 'PENDING' "
+            "AND placement IN ('recorded', 'sending')",
+            (broker, account_id),
         )
-        return [order_from_row(row) for row in self._c.execute(query)]
+
+    def _where(self, condition: str, params: tuple[Any, ...]) -> list[Order]:
+        """Orders matching a condition (`{m}` marks the parameters), in id order."""
+        codec = self.codec
+        sql = codec.select(orders, COLUMNS, condition.format(m=codec.mark) + " ORDER BY id")
+        rows = self._c.exec_driver_sql(sql, params).fetchall()
+        return [order_from_raw(row, state_from_raw(row)) for row in rows]
 
     def flag(self, order_ids: Iterable[int], flag: str, at: datetime) -> None:
         """Add a flag (such as `missing`) to orders without touching their status."""

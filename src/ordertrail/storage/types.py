@@ -50,8 +50,21 @@ def read_money(value: Any) -> Decimal | None:
     """Read a stored money value (NUMERIC or text) as a tidy Decimal."""
     if value is None:
         return None
+    known = _TIDIED.get(value)
+    if known is not None:
+        return known
     result = value if isinstance(value, Decimal) else Decimal(str(value))
-    return tidy(result)
+    if not result:  # zero: its sign is not part of the key's equality, so it is not kept
+        return tidy(result)
+    if len(_TIDIED) >= 4096:
+        _TIDIED.clear()
+    tidied = _TIDIED[value] = tidy(result)
+    return tidied
+
+
+# Stored amounts repeat (quantities, prices): each distinct one is tidied once. A text is
+# tidied by what it says; a decimal by its value, which is all `tidy` looks at (but for zero).
+_TIDIED: dict[Any, Decimal] = {}
 
 
 class UtcDateTime(TypeDecorator[datetime]):

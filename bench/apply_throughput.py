@@ -1,0 +1,179 @@
+"""Apply throughput: realistic broker reports through the real apply path, against raw inserts.
+
+The baseline is the physical limit of the same database on the same machine: the very event
+rows the apply path wrote, inserted again with one `executemany` per batch (same batches, same
+commits) into a table shaped like `order_events` (same columns, unique key and foreign key).
+
+    python -m bench.apply_throughput [--quick] [--only sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+
+from bench.perf_support.databases import fresh_database, postgres_available
+from bench.perf_support.figures import Figure, best_of, emit, note, stopwatch
+from bench.perf_support.workload import build, seed
+from ordertrail.clock import FakeClock
+from ordertrail.domain.report import OrderReport
+from ordertrail.services.apply import ApplyResult, apply_reports
+from ordertrail.storage.history import EVENT_COLUMNS
+from ordertrail.storage.uow import SqlUnitOfWork
+
+BATCH = 1000
+TARGETS = {"sqlite": (50_000.0, 0.15), "postgresql": (20_000.0, 0.30)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run: seconds for the apply path and for the raw inserts of its events."""
+
+    reports: int
+    events: int
+    apply_s: float
+    raw_s: float
+    result: ApplyResult
+
+
+def _apply(engine: Engine, reports: list[OrderReport]) -> tuple[float, list[int], ApplyResult]:
+    clock = FakeClock()
+    total = ApplyResult()
+    per_batch: list[int] = []
+    with stopwatch() as took:
+        for start in range(0, len(reports), BATCH):
+            result = apply_reports(SqlUnitOfWork(engine), reports[start : start + BATCH], clock)
+            per_batch.append(result.events)
+            total.merge(result)
+    return took[0], per_batch, total
+
+
+def _raw_table(engine: Engine) -> None:
+    """A table shaped like order_events (columns, unique key, foreign key), empty."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "CREATE TABLE bench_raw_events (LIKE order_events INCLUDING ALL)"
+            )
+            connection.exec_driver_sql(
+                "ALTER TABLE bench_raw_events ADD FOREIGN KEY (order_id) REFERENCES orders (id)"
+            )
+            return
+        ddl = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'order_events'"
+        ).scalar_one()
+        ddl = ddl.replace("order_events", "bench_raw_events", 1)
+        connection.exec_driver_sql(ddl.replace("uq_order_events", "uq_bench_raw_events"))
+
+
+def _raw(engine: Engine, first_event: int, per_batch: list[int]) -> float:
+    """Insert the events the apply path wrote again, batch for batch: the physical limit."""
+    columns = ", ".join(EVENT_COLUMNS)
+    with engine.connect() as connection:  # driver-native values, exactly as stored
+        rows = [
+            tuple(row)
+            for row in connection.exec_driver_sql(
+                f"SELECT {columns} FROM order_events WHERE id > {first_event} ORDER BY id"  # noqa: S608
+            )
+        ]
+    _raw_table(engine)
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    marks = ", ".join([mark] * len(EVENT_COLUMNS))
+    insert = f"INSERT INTO bench_raw_events ({columns}) VALUES ({marks})"  # noqa: S608
+    with stopwatch() as took:
+        start = 0
+        for count in per_batch:
+            with engine.begin() as connection:
+                if count:
+                    connection.exec_driver_sql(insert, rows[start : start + count])
+            start += count
+    return took[0]
+
+
+def measure(kind: str, size: int) -> Run:
+    """Seed a fresh database, apply the reports, then insert their events raw."""
+    planned, reports = build(size)
+    with fresh_database(kind) as (_, engine):
+        seed(engine, planned)
+        with engine.connect() as connection:
+            first_event = connection.execute(text("SELECT max(id) FROM order_events")).scalar()
+        apply_s, per_batch, result = _apply(engine, reports)
+        raw_s = _raw(engine, int(first_event or 0), per_batch)
+    return Run(len(reports), result.events, apply_s, raw_s, result)
+
+
+def best(kind: str, size: int, repeats: int) -> Run:
+    """The least disturbed of a few runs (apply and raw each at their best)."""
+    runs = [measure(kind, size) for _ in range(repeats)]
+    first = runs[0]
+    return Run(
+        first.reports,
+        first.events,
+        best_of([r.apply_s for r in runs]),
+        best_of([r.raw_s for r in runs]),
+        first.result,
+    )
+
+
+def report(kind: str, size: int, repeats: int) -> list[Figure]:
+    """Measure at `size` orders and at a tenth of it; print the figures."""
+    small = best(kind, max(size // 10, 50), repeats)
+    run = best(kind, size, repeats)
+    rate = run.reports / run.apply_s
+    raw_rate = run.reports / run.raw_s
+    floor, share = TARGETS[kind]
+    r = run.result
+    note(
+        f"{kind}: {size} orders, {run.reports} reports in batches of {BATCH} "
+        f"({r.applied} changed, {r.unchanged} unchanged, {r.stale} stale; {run.events} events, "
+        f"{r.fills} fills, {r.orders_created} adopted, {len(r.trade_ids)} trades, "
+        f"{r.alerts_updated} alert updates): apply {run.apply_s:.2f} s, "
+        f"raw inserts of its events {run.raw_s:.2f} s ({run.events / run.raw_s:.0f} rows/s)"
+    )
+    per_report_small = small.apply_s / small.reports
+    per_report = run.apply_s / run.reports
+    return [
+        emit(
+            Figure(
+                f"apply_{kind}",
+                rate,
+                "reports/s",
+                raw_rate,
+                rate / raw_rate,
+                f">={floor:.0f}&ratio>={share}",
+                rate >= floor and rate / raw_rate >= share,
+            )
+        ),
+        emit(
+            Figure(
+                f"apply_{kind}_10x_cost_per_report",
+                per_report * 1e6,
+                "us",
+                per_report_small * 1e6,
+                per_report / per_report_small,
+                "ratio<=1.25",
+                per_report / per_report_small <= 1.25,
+            )
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=sorted(TARGETS))
+    args = parser.parse_args()
+    size, repeats = (2_000, 1) if args.quick else (20_000, 2)
+    for kind in TARGETS:
+        if args.only and kind != args.only:
+            continue
+        if kind == "postgresql" and not postgres_available():
+            note("postgresql: no server (run through `make bench`, which starts it); skipped")
+            continue
+        report(kind, size, repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared pieces of the performance benchmarks: figure lines, databases, realistic workloads."""
