@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.ports import StreamBatch
 from tests.conformance.harness import Harness, IbkrHarness, TradierHarness
 from tests.conformance.world import World
+from tests.fakes.tradier import Fault
 from tests.support.eventually import eventually
 
 D = Decimal
@@ -86,3 +88,27 @@ async def test_tradier_event_with_an_object_id_yields_no_report(harness: Harness
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert {r.broker_order_id for r in seen} == {str(order_id)}
+
+
+@pytest.mark.parametrize("harness", ["tradier", "ibkr"], indirect=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/placing.Placer._send: a place the broker refused for its credentials "
+    "(Tradier's 401 fault `Invalid Access Token` / `Access Token expired`; the IBKR gateway's "
+    "401 once its session is no longer authenticated, a daily event) raises BrokerAuthError "
+    "without nothing_placed, so the order stays PENDING with placement=sending, is never sent "
+    "again and no sync can find it. An authentication refusal of the place request proves "
+    "nothing was placed: it should end REJECTED with the reason, like a quota refusal.",
+)
+async def test_a_placement_refused_for_credentials_is_not_left_pending(world: World) -> None:
+    harness = world.harness
+    aapl = Instrument("AAPL", contract_id="265598")  # no contract lookup before the POST
+    await world.place(1, instrument=aapl)  # the adapter is ready
+    if isinstance(harness, TradierHarness):
+        harness.fake.inject(Fault.TOKEN_EXPIRED, times=5, method="POST")
+    else:
+        assert isinstance(harness, IbkrHarness)
+        harness.gateway.set(authenticated=False)
+    placed = await world.place(10, instrument=aapl)
+    assert len(harness.truth()) == 1  # only the first order reached the broker
+    assert world.row(placed)["status"] == "REJECTED", world.row(placed)

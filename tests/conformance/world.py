@@ -69,15 +69,17 @@ class World:
                 await self._task
         await self.app.aclose()
 
-    async def place(self, quantity: int = 10, price: str = "10.00") -> Placed:
-        """Create an ENTRY proposal for AAPL and submit it (record, commit, place)."""
+    async def place(
+        self, quantity: int = 10, price: str = "10.00", instrument: Instrument | None = None
+    ) -> Placed:
+        """Create an ENTRY proposal (AAPL unless told) and submit it (record, commit, place)."""
         proposal = create_proposal(
             self.app.uow(),
             NewProposal(
                 kind=ProposalKind.ENTRY,
                 broker=self.harness.name,
                 account_id=self.harness.account_id,
-                instrument=Instrument("AAPL"),
+                instrument=instrument or Instrument("AAPL"),
                 quantity=D(quantity),
                 order_type="limit",
                 limit_price=D(price),

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -177,9 +178,7 @@ def audit(engine: Engine, broker: str, account_id: str, truth: Iterable[BrokerOr
     return result
 
 
-def _compare(
-    result: Audit, row: Mapping[str, object], truth: BrokerOrder, fill_sum: Decimal
-) -> None:
+def _compare(result: Audit, row: Mapping[Any, Any], truth: BrokerOrder, fill_sum: Decimal) -> None:
     name = f"order {row['id']} (broker {truth.broker_order_id})"
     if fill_sum < truth.filled:
         result.note("lost_fills", f"{name}: fills {fill_sum} < broker filled {truth.filled}")
