@@ -78,4 +78,19 @@ class RateLimited(BrokerUnavailable):
 
 
 class BrokerAuthError(BrokerError):
-    """The broker does not accept our token or session; a person must fix the credentials."""
+    """The broker does not accept our token or session; a person must fix the credentials.
+
+    A request refused for its credentials did nothing, so `nothing_placed` defaults to True.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        broker: str = "",
+        status_code: int | None = None,
+        nothing_placed: bool = True,
+    ) -> None:
+        super().__init__(
+            message, broker=broker, status_code=status_code, nothing_placed=nothing_placed
+        )

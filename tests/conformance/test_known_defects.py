@@ -91,15 +91,6 @@ async def test_tradier_event_with_an_object_id_yields_no_report(harness: Harness
 
 
 @pytest.mark.parametrize("harness", ["tradier", "ibkr"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/placing.Placer._send: a place the broker refused for its credentials "
-    "(Tradier's 401 fault `Invalid Access Token` / `Access Token expired`; the IBKR gateway's "
-    "401 once its session is no longer authenticated, a daily event) raises BrokerAuthError "
-    "without nothing_placed, so the order stays PENDING with placement=sending, is never sent "
-    "again and no sync can find it. An authentication refusal of the place request proves "
-    "nothing was placed: it should end REJECTED with the reason, like a quota refusal.",
-)
 async def test_a_placement_refused_for_credentials_is_not_left_pending(world: World) -> None:
     harness = world.harness
     aapl = Instrument("AAPL", contract_id="265598")  # no contract lookup before the POST

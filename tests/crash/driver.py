@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace) -> None:
     watcher = app.watchers[f"tradier:{args.account}"]
     try:
         await watcher.reconcile()
-        resumed = await app.placer.resume("tradier", args.account, grace_s=0)
+        resumed = await app.placer.resume("tradier", args.account, grace_s=0, doubt_s=0)
         say(f"started resumed={resumed}")
         if args.final:
             await watcher.reconcile()

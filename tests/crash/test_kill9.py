@@ -202,14 +202,6 @@ def test_killed_between_recording_and_placing_or_before_the_answer_places_exactl
     assert found.clean and found.unplaced == 0, str(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/placing.Placer._send commits placement 'sending' before calling the "
-    "broker; a process killed in between leaves an order that never reached the broker, that "
-    "resume never sends (it only sends 'recorded') and that no sync can find: the proposal "
-    "is never placed and nothing flags it. After a sync finds no order with its client order "
-    "id, such an order could go back to 'recorded' (or be flagged for a person).",
-)
 def test_killed_after_marking_sending_before_the_request_left_places_exactly_once(
     fake: FakeTradier, database: str
 ) -> None:

@@ -53,6 +53,7 @@ class Placement(StrEnum):
 
     RECORDED = "recorded"  # committed, broker never called: safe to place on recovery
     SENDING = "sending"  # broker called, answer unknown: never place again, search by id
+    RESENT = "resent"  # sent once more after a sync proved the first never arrived; never again
     SENT = "sent"  # the broker answered
     WITHDRAWN = "withdrawn"  # cancelled before it was ever sent
 

@@ -57,23 +57,44 @@ class Placer:
         )
         return order
 
-    async def resume(self, broker: str, account_id: str, grace_s: float = 10.0) -> int:
-        """Place orders recorded by a process that died before it called the broker."""
+    async def resume(
+        self, broker: str, account_id: str, grace_s: float = 10.0, doubt_s: float = 60.0
+    ) -> int:
+        """Place orders a dead process recorded but never sent; call it right after a sync.
+
+        An order marked `sending` whose client order id the broker still does not show
+        `doubt_s` after it was marked never arrived (the process died before the request
+        left): it is sent once more, and never a third time.
+        """
 
         def stuck() -> list[Order]:
             with self.uow_factory() as uow:
                 return uow.orders.awaiting_placement(broker, account_id)
 
-        cutoff = self.clock.now() - timedelta(seconds=grace_s)
+        now = self.clock.now()
         placed = 0
         for order in await self.applier.run(stuck):
-            if order.placement is not Placement.RECORDED or order.created_at is None:
+            if order.proposal_id is None or order.created_at is None or order.updated_at is None:
                 continue
-            if order.created_at > cutoff or order.proposal_id is None:
+            if order.placement is Placement.RECORDED:
+                if order.created_at > now - timedelta(seconds=grace_s):
+                    continue
+                log.info("resuming placement of order %s (recorded, never sent)", order.id)
+                mark = Placement.SENDING
+            elif order.placement is Placement.SENDING:
+                if order.updated_at > now - timedelta(seconds=doubt_s):
+                    continue
+                log.warning(
+                    "order %s was being sent when its process died and the broker does not show "
+                    "%s: sending it once more",
+                    order.id,
+                    order.client_order_id,
+                )
+                mark = Placement.RESENT
+            else:
                 continue
             proposal = await self.applier.run(partial(self._proposal, order.proposal_id))
-            log.info("resuming placement of order %s (recorded, never sent)", order.id)
-            await self._send(order, proposal)
+            await self._send(order, proposal, mark)
             placed += 1
         return placed
 
@@ -137,7 +158,9 @@ class Placer:
         assert order is not None
         return order, proposal, True
 
-    async def _send(self, order: Order, proposal: Proposal) -> Order:
+    async def _send(
+        self, order: Order, proposal: Proposal, mark: Placement = Placement.SENDING
+    ) -> Order:
         state = order.state
         broker = self.brokers(state.broker, state.account_id)
         assert order.client_order_id is not None
@@ -151,7 +174,7 @@ class Placer:
             duration=proposal.duration,
             legs=proposal.legs,
         )
-        await self.applier.run(lambda: self._mark(order.id, Placement.SENDING))
+        await self.applier.run(lambda: self._mark(order.id, mark))
         report: OrderReport
         try:
             result = await broker.place(request)
