@@ -23,8 +23,10 @@ from ordertrail.services.consequences import Consequences
 from ordertrail.services.pending import PendingWrites
 from ordertrail.storage.history import event_params, fill_params
 from ordertrail.storage.order_rows import (
+    COLUMNS,
     LEAN,
     identity,
+    lean_of,
     order_from_raw,
     state_from_raw,
     state_values,
@@ -36,6 +38,7 @@ from ordertrail.storage.types import dump_json
 from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+SMALL = 16  # batches this small read whole rows at once: one query, not two
 
 
 @dataclass
@@ -131,16 +134,22 @@ class _Batch:
 
     def run(self, groups: Sequence[Sequence[OrderReport]]) -> list[ApplyResult]:
         everything = [report for group in groups for report in group]
-        for row in self.uow.orders.load_for_reports(everything, self.codec, LEAN):
-            order_id, broker, account_id, broker_id, client_id, external = identity(row)
-            self.lean[order_id] = row
+        small = len(everything) <= SMALL  # a stream message: read everything at once
+        columns = COLUMNS if small else LEAN
+        for row in self.uow.orders.load_for_reports(everything, self.codec, columns):
+            lean = lean_of(row) if small else row
+            order_id, broker, account_id, broker_id, client_id, external = identity(lean)
+            self.lean[order_id] = lean
+            if small:
+                self.rows[order_id] = row
             self.account_of[order_id] = account_id
             self._remember(order_id, broker, account_id, broker_id, client_id, external)
         trade_ids = {t for t in map(trade_of, self.lean.values()) if t is not None}
         self.consequences = Consequences(self.uow, self.now, self.pending, trade_ids)
         if any(report.executions for report in everything):
             self.fills = dict(self.uow.history.fills_for(self.lean))
-        self._fetch(self._changing(everything))
+        if not small:
+            self._fetch(self._changing(everything))
         results = []
         position = 0
         for group in groups:

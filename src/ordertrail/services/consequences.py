@@ -158,7 +158,7 @@ class Consequences:
         """The alerts on one symbol, in the order `alerts.all()` gives (read once per batch)."""
         if self._alerts is None:
             self._alerts = {}
-            for alert in self.uow.alerts.all():
+            for alert in self.uow.alerts.for_matching():
                 self._alerts.setdefault(alert.symbol.upper(), []).append(alert)
         return self._alerts.get(symbol.upper(), [])
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.alert import Alert, LastOrderUpdate
 from ordertrail.storage.tables import alerts
-from ordertrail.storage.types import Codec, dump_json
+from ordertrail.storage.types import Codec, dump_json, read_money
 
 
 def _update_from_json(data: Mapping[str, Any] | None) -> LastOrderUpdate | None:
@@ -49,6 +49,39 @@ class AlertRepository:
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+
+    def for_matching(self) -> list[Alert]:
+        """Every alert with what matching reads (source, key, symbol, strike, right, expiry,
+        contract id), in `all()`'s order; documents and last updates are left unread."""
+        columns = ("id", "source", "key", "symbol", "open", "strike", "right", "expiry")
+        codec = Codec(self._c.dialect.name)
+        sql = codec.select(alerts, (*columns, "contract_id")) + " ORDER BY source, id"
+        found = []
+        for (
+            aid,
+            source,
+            key,
+            symbol,
+            is_open,
+            strike,
+            right,
+            expiry,
+            contract_id,
+        ) in self._c.exec_driver_sql(sql).fetchall():
+            found.append(
+                Alert(
+                    id=aid,
+                    source=source,
+                    key=key,
+                    symbol=symbol,
+                    open=bool(is_open),
+                    strike=read_money(strike),
+                    right=right,
+                    expiry=date.fromisoformat(expiry) if expiry else None,
+                    contract_id=contract_id,
+                )
+            )
+        return found
 
     def all(self, source: str | None = None) -> list[Alert]:
         query = select(alerts).order_by(alerts.c.source, alerts.c.id)

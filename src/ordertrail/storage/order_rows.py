@@ -81,6 +81,14 @@ LEAN = (
 )  # fmt: skip
 
 
+_LEAN_AT = tuple(COLUMNS.index(name) for name in LEAN)
+
+
+def lean_of(row: Sequence[Any]) -> tuple[Any, ...]:
+    """The `LEAN` part of a full raw row."""
+    return tuple(row[i] for i in _LEAN_AT)
+
+
 class StoredState(NamedTuple):
     """The state of a stored order as `repeats` reads it, decoded from a `LEAN` row."""
 

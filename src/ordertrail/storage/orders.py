@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, insert, select, update
 
 from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
@@ -28,6 +28,12 @@ from ordertrail.storage.tables import orders
 from ordertrail.storage.types import Codec, JsonText, Money, UtcDateTime, dump_json
 
 __all__ = ["OrderRepository", "next_ids", "order_from_raw", "state_from_raw", "state_values"]
+
+
+_LAST_ID = {
+    "orders": "SELECT coalesce(max(id), 0) FROM orders",
+    "trades": "SELECT coalesce(max(id), 0) FROM trades",
+}
 
 
 class OrderRepository:
@@ -161,10 +167,14 @@ class OrderRepository:
         )
 
     def _where(self, condition: str, params: tuple[Any, ...]) -> list[Order]:
-        """Orders matching a condition (`{m}` marks the parameters), in id order."""
+        """Orders matching a condition (`{m}` marks the parameters), in id order.
+
+        Sorted here, not in SQL: SQLite, which knows only average counts per status, would
+        rather read the whole table in id order than look the few working orders up.
+        """
         codec = self.codec
-        sql = codec.select(orders, COLUMNS, condition.format(m=codec.mark) + " ORDER BY id")
-        rows = self._c.exec_driver_sql(sql, params).fetchall()
+        sql = codec.select(orders, COLUMNS, condition.format(m=codec.mark))
+        rows = sorted(self._c.exec_driver_sql(sql, params).fetchall(), key=lambda row: row[0])
         return [order_from_raw(row, state_from_raw(row)) for row in rows]
 
     def flag(self, order_ids: Iterable[int], flag: str, at: datetime) -> None:
@@ -192,7 +202,7 @@ def next_ids(connection: Connection, table: Table, count: int) -> list[int]:
         sql = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
         values = connection.exec_driver_sql(sql, (table.name, count))
         return sorted(int(value) for (value,) in values)
-    last = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar()
+    last = connection.exec_driver_sql(_LAST_ID[table.name]).scalar()
     start = int(last or 0) + 1
     return list(range(start, start + count))
 

@@ -76,6 +76,7 @@ proposals = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_proposals_created_at", "created_at"),
+    Index("ix_proposals_symbol_id", "symbol", "id"),
 )
 
 orders = Table(
@@ -117,6 +118,7 @@ orders = Table(
     Index("ix_orders_status", "status"),
     Index("ix_orders_trade_id", "trade_id"),
     Index("ix_orders_updated_at", "updated_at"),
+    Index("ix_orders_broker_account_id_status", "broker", "account_id", "status"),
 )
 
 order_events = Table(

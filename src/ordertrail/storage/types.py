@@ -210,9 +210,10 @@ class Codec:
     # Statements built from the names in `tables.py` (checked here); values are always
     # parameters, never text in the statement.
 
-    def select(self, table: Table, columns: Sequence[str], condition: str) -> str:
-        """`SELECT columns FROM table WHERE condition`."""
-        return f"SELECT {_names(table, columns)} FROM {table.name} WHERE {condition}"  # noqa: S608
+    def select(self, table: Table, columns: Sequence[str], condition: str = "") -> str:
+        """`SELECT columns FROM table [WHERE condition]` (the condition may end in ORDER BY)."""
+        where = f" WHERE {condition}" if condition else ""
+        return f"SELECT {_names(table, columns)} FROM {table.name}{where}"  # noqa: S608
 
     def insert(self, table: Table, columns: Sequence[str]) -> str:
         """`INSERT INTO table (columns) VALUES (...)`."""
@@ -221,13 +222,16 @@ class Codec:
 
     def update(self, table: Table, columns: Sequence[str]) -> str:
         """`UPDATE table SET column = ..., ... WHERE id = ...` (the id is the last parameter)."""
-        _names(table, columns)
-        sets = ", ".join(f"{name} = {self.mark}" for name in columns)
+        sets = ", ".join(f"{_quoted(table, name)} = {self.mark}" for name in columns)
         return f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}"  # noqa: S608
 
 
 def _names(table: Table, columns: Sequence[str]) -> str:
-    """The column list, after checking every name is a column of `table`."""
-    for name in columns:
-        table.c[name]  # raises KeyError for a name the table does not have
-    return ", ".join(columns)
+    """The quoted column list (`right`, `open`... are keywords), after checking every name is
+    a column of `table`."""
+    return ", ".join(_quoted(table, name) for name in columns)
+
+
+def _quoted(table: Table, name: str) -> str:
+    table.c[name]  # raises KeyError for a name the table does not have
+    return f'"{name}"'
