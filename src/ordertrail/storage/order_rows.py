@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Row
 
 from ordertrail.domain.copying import built
+from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.order import Order, OrderState, Placement
 from ordertrail.domain.proposal import ProposalKind
 from ordertrail.domain.status import OrderStatus
@@ -82,6 +83,9 @@ LEAN = (
 
 
 _LEAN_AT = tuple(COLUMNS.index(name) for name in LEAN)
+# Amounts in LEAN rows are text on both databases: `stored_state` reads each distinct one once.
+MONEY = frozenset({"filled_quantity", "avg_fill_price", "quantity", "remaining_quantity",
+                   "limit_price"})  # fmt: skip
 
 
 def lean_of(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -175,7 +179,7 @@ def order_from_raw(row: Sequence[Any], state: OrderState) -> Order:
         trade_id=row[_TRADE],
         side=ProposalKind(side) if side else None,
         placement=Placement(placement) if placement else None,
-        instrument=instrument_from_json(json.loads(instrument)) if instrument else None,
+        instrument=_instrument(instrument) if instrument else None,
         broker_side=row[_BROKER_SIDE],
         order_type=row[_TYPE],
         event_seq=row[_SEQ],
@@ -183,6 +187,20 @@ def order_from_raw(row: Sequence[Any], state: OrderState) -> Order:
         created_at=read_datetime(row[_CREATED]),
         updated_at=read_datetime(row[_UPDATED]),
     )
+
+
+def _instrument(text: str) -> Instrument:
+    """Decode a stored instrument, once per distinct text (instruments are immutable: the
+    same orders are read poll after poll)."""
+    known = _INSTRUMENTS.get(text)
+    if known is None:
+        if len(_INSTRUMENTS) >= 4096:
+            _INSTRUMENTS.clear()
+        known = _INSTRUMENTS[text] = instrument_from_json(json.loads(text))
+    return known
+
+
+_INSTRUMENTS: dict[str, Instrument] = {}
 
 
 def state_values(state: OrderState) -> dict[str, Any]:

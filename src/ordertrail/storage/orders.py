@@ -17,6 +17,8 @@ from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
 from ordertrail.storage.order_rows import (
     COLUMNS,
+    LEAN,
+    MONEY,
     differences,
     order_from_raw,
     order_from_row,
@@ -96,7 +98,8 @@ class OrderRepository:
             params.append(codec.list_param(sorted(client_ids)))
         if not conditions:
             return []
-        sql = codec.select(orders, columns, " OR ".join(conditions) + " ORDER BY id")
+        condition = " OR ".join(conditions) + " ORDER BY id"
+        sql = codec.select(orders, columns, condition, as_text=MONEY if columns == LEAN else ())
         return list(self._c.exec_driver_sql(sql, tuple(params)).fetchall())
 
     def load_rows(self, order_ids: Iterable[int], codec: Codec) -> list[Row[Any]]:
