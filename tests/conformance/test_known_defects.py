@@ -106,18 +106,7 @@ async def test_a_placement_refused_for_credentials_is_not_left_pending(world: Wo
     assert world.row(placed)["status"] == "REJECTED", world.row(placed)
 
 
-@pytest.mark.parametrize("harness", ["paper"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/apply._Batch._resolve (and the batched path's resolution): a report that "
-    "names a broker order id not known locally and carries no client order id (an IBKR `sor` "
-    "delta whose full row was lost, a garbled frame) is adopted at once as an external order; "
-    "when our own order, still PENDING after a lost placement answer, is then found by its "
-    "client order id, writing that same broker order id to it violates the unique "
-    "(broker, account_id, broker_order_id) key: the whole batch rolls back, and as every poll "
-    "applies everything in one batch, every later poll fails the same way (no order of the "
-    "account is updated by polling any more). The adopted row should be folded into ours.",
-)
+@pytest.mark.parametrize("harness", ["paper", "tradier", "ibkr"], indirect=True)
 async def test_a_report_without_client_id_before_our_lost_answer_is_found_links_one_order(
     world: World,
 ) -> None:

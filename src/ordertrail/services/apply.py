@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ordertrail.clock import Clock
+from ordertrail.domain.claim import claim, claimable
 from ordertrail.domain.copying import changed
 from ordertrail.domain.events import EventKind, OrderEvent
 from ordertrail.domain.order import Change, KnownState, Order, OrderState, evolve, repeats
@@ -129,6 +130,7 @@ class _Batch:
         self.fills: dict[int, list[Any]] = {}
         self.repeated: dict[int, int] = {}  # report position -> the unchanged order it repeats
         self.moved = False  # whether an order changed yet (which may move the keys)
+        self.claims = 0  # adopted orders our orders claimed (see `_claim`)
         self._payload_of: OrderReport | None = None  # the report whose payload is encoded
         self._payload: str | None = None
 
@@ -258,7 +260,66 @@ class _Batch:
     def _resolve(self, report: OrderReport, result: ApplyResult) -> int:
         """Find the order a report names, or adopt it as external."""
         found = self._find(report)
-        return found if found is not None else self._adopt(report, result)
+        if found is None:
+            return self._adopt(report, result)
+        holder = self._holder(report, found)
+        if holder is None:
+            return found
+        if claimable(self._order(holder)):
+            self._claim(found, holder, report, result)
+            return found
+        log.error(
+            "client order id %s names order %s but broker order %s is order %s; applied to %s",
+            report.client_order_id,
+            found,
+            report.broker_order_id,
+            holder,
+            holder,
+        )
+        return holder
+
+    def _holder(self, report: OrderReport, found: int) -> int | None:
+        """Another order that already holds the broker order id a report gives the order found
+        by its client order id (one adopted before our placement answer was found)."""
+        if not report.broker_order_id or self._state(found).broker_order_id is not None:
+            return None
+        key = (report.broker, report.account_id, report.broker_order_id)
+        holder = self.by_key.get(key)
+        return holder if holder is not None and holder != found else None
+
+    def _claim(
+        self, order_id: int, adopted_id: int, report: OrderReport, result: ApplyResult
+    ) -> None:
+        """Our order takes over an order adopted as external: the adopted row's events and
+        fills become ours (numbered after our own events) and the row goes."""
+        ours, adopted = self._order(order_id), self._order(adopted_id)
+        change = claim(ours, adopted, report.source)
+        offset = ours.event_seq
+        if adopted_id > 0:  # in the database (one adopted in this batch is only queued)
+            self.uow.history.move(adopted_id, order_id, offset)
+            self.uow.orders.delete(adopted_id)
+        self.pending.fold(adopted_id, order_id, offset)
+        self.fills.setdefault(order_id, []).extend(self.fills.pop(adopted_id, ()))
+        for known in (self.lean, self.rows, self.states, self.orders, self.loaded):
+            known.pop(adopted_id, None)
+        self.account_of.pop(adopted_id, None)
+        seq = offset + adopted.event_seq
+        order = changed(
+            ours,
+            instrument=ours.instrument or adopted.instrument,
+            broker_side=ours.broker_side or adopted.broker_side,
+            order_type=ours.order_type or adopted.order_type,
+        )
+        order = self._write(order, change, report, result, seq=seq)
+        self.claims += 1
+        log.warning(
+            "order %s claimed broker order %s (adopted as external order %s before our "
+            "placement answer was found)",
+            order_id,
+            report.broker_order_id,
+            adopted_id,
+        )
+        self._keep(order, change, result)
 
     def _adopt(self, report: OrderReport, result: ApplyResult) -> int:
         state = OrderState(broker=report.broker, account_id=report.account_id)
@@ -303,13 +364,24 @@ class _Batch:
         return order_id
 
     def _apply_one(self, report: OrderReport, result: ApplyResult, position: int) -> None:
+        claims = self.claims
         order_id = self._resolve(report, result)
-        if order_id not in self.rows and self.repeated.get(position) == order_id:
+        if self.claims != claims:  # the report claimed an adopted order: that is a change
+            result.applied += 1
+            result.account(report.broker, report.account_id).applied += 1
+            self._advance(order_id, report, result, counted=True)
+        elif order_id not in self.rows and self.repeated.get(position) == order_id:
             result.unchanged += 1  # an order no report changed: as read, and so still repeated
-            return
+        else:
+            self._advance(order_id, report, result, counted=False)
+
+    def _advance(
+        self, order_id: int, report: OrderReport, result: ApplyResult, counted: bool
+    ) -> None:
+        """Apply one report to the order it names (`counted`: already counted as applied)."""
         known = self.fills.get(order_id, ())
         if repeats(self._state(order_id), report, known):
-            result.unchanged += 1
+            result.unchanged += 0 if counted else 1
             return
         order = self._order(order_id)
         change = evolve(order.state, report, known)
@@ -317,13 +389,18 @@ class _Batch:
             result.stale += 1
             log.info("stale report for order %s ignored in part: %s", order.id, report.status)
         if not change.changed:
-            result.unchanged += 1
+            result.unchanged += 0 if counted else 1
             return
         order = self._write(order, change, report, result)
-        result.applied += 1
         counts = result.account(report.broker, report.account_id)
-        counts.applied += 1
+        if not counted:
+            result.applied += 1
+            counts.applied += 1
         counts.fills += len(change.fills)
+        self._keep(order, change, result)
+
+    def _keep(self, order: Order, change: Change, result: ApplyResult) -> None:
+        """Follow a written change to its trade, proposal and alerts and queue the order."""
         result.order_ids.add(order.id)
         order = self.consequences.follow(order, change, result)
         self.moved = True
@@ -348,9 +425,16 @@ class _Batch:
         )
 
     def _write(
-        self, order: Order, change: Change, report: OrderReport, result: ApplyResult
+        self,
+        order: Order,
+        change: Change,
+        report: OrderReport,
+        result: ApplyResult,
+        seq: int | None = None,
     ) -> Order:
-        seq = order.event_seq
+        """Queue a change's events and fills (events numbered after `seq`, by default the
+        order's last) and return the order in its new state."""
+        seq = order.event_seq if seq is None else seq
         for event in change.events:
             seq += 1
             self._event(order.id, seq, event, report)

@@ -79,6 +79,22 @@ class PendingWrites:
     def mark_alert(self, alert_id: int, update: Mapping[str, Any], order_id: int) -> None:
         self.alerts[alert_id] = (update, order_id)
 
+    def fold(self, source_id: int, order_id: int, seq_offset: int) -> None:
+        """What is queued for order `source_id` goes to `order_id` instead (its events numbered
+        after `seq_offset`); `source_id` itself is neither inserted nor updated."""
+        self.new_orders.pop(source_id, None)
+        self.orders.pop(source_id, None)
+        self.events = [
+            (order_id, row[1] + seq_offset, *row[2:]) if row[0] == source_id else row
+            for row in self.events
+        ]
+        self.fills = [(order_id, *row[1:]) if row[0] == source_id else row for row in self.fills]
+        for alert_id, (update, marked_by) in list(self.alerts.items()):
+            if marked_by == source_id:
+                if update.get("order_id") == str(source_id):
+                    update = {**update, "order_id": str(order_id)}
+                self.alerts[alert_id] = (update, order_id)
+
     def flush(self) -> dict[int, int]:
         """Write everything (parents before the rows that point at them); return the real id
         of every provisional one."""

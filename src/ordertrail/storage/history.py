@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, update
 
 from ordertrail.domain.events import Fill, OrderEvent
 from ordertrail.storage.tables import fills, order_events
@@ -41,6 +41,17 @@ class HistoryRepository:
         execution key refuses a fill recorded twice."""
         if params:
             self._c.exec_driver_sql(codec.insert(fills, FILL_COLUMNS), params)
+
+    def move(self, source_id: int, order_id: int, seq_offset: int) -> None:
+        """Give one order's events (numbered after `seq_offset`) and fills to another."""
+        self._c.execute(
+            update(order_events)
+            .where(order_events.c.order_id == source_id)
+            .values(order_id=order_id, seq=order_events.c.seq + seq_offset)
+        )
+        self._c.execute(
+            update(fills).where(fills.c.order_id == source_id).values(order_id=order_id)
+        )
 
     def fills_for(self, order_ids: Iterable[int]) -> dict[int, list[Fill]]:
         """Load recorded fills of the given orders, grouped by order id (one query)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 
 from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
@@ -179,6 +179,10 @@ class OrderRepository:
         sql = codec.select(orders, COLUMNS, condition.format(m=codec.mark))
         rows = sorted(self._c.exec_driver_sql(sql, params).fetchall(), key=lambda row: row[0])
         return [order_from_raw(row, state_from_raw(row)) for row in rows]
+
+    def delete(self, order_id: int) -> None:
+        """Remove an order row whose events and fills have moved to another order."""
+        self._c.execute(delete(orders).where(orders.c.id == order_id))
 
     def flag(self, order_ids: Iterable[int], flag: str, at: datetime) -> None:
         """Add a flag (such as `missing`) to orders without touching their status."""
