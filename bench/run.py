@@ -29,8 +29,8 @@ SCRIPTS = (
     "api_board",
     "explain_queries",
 )
-# What-if runs: figures that show what a change outside this code would buy.
-EXTRA = {"stream_latency": [["--pipelined"]]}
+# Further runs of a script with other arguments (none at present).
+EXTRA: dict[str, list[list[str]]] = {}
 
 
 def run(script: str, quick: bool, extra: list[str]) -> list[str]:

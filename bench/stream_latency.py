@@ -115,9 +115,7 @@ class Probe:
         self.process.wait(10)
 
 
-def _serve(
-    gateway: FakeIbkrGateway, folder: str, port: int, pipelined: bool = False
-) -> subprocess.Popen[bytes]:
+def _serve(gateway: FakeIbkrGateway, folder: str, port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "ORDERTRAIL_DATABASE_URL": f"sqlite:///{folder}/stream.db",
         "ORDERTRAIL_IBKR_ACCOUNT_ID": gateway.account_id,
@@ -126,9 +124,7 @@ def _serve(
     }
     env.pop("ORDERTRAIL_API_TOKEN")
     log = Path(folder) / "serve.log"
-    command = (
-        ["-m", "bench.perf_support.pipelined_serve"] if pipelined else ["-m", "ordertrail", "serve"]
-    )
+    command = ["-m", "ordertrail", "serve"]
     return subprocess.Popen(
         [sys.executable, *command, "--port", str(port)],
         env=env,
@@ -212,11 +208,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rate", type=float, default=1000.0, help="messages per second")
     parser.add_argument("--seconds", type=float, default=None)
-    parser.add_argument(
-        "--pipelined",
-        action="store_true",
-        help="what-if: serve with the watcher's stream loop pipelined (see pipelined_serve)",
-    )
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 20.0)
     count = 50 if args.quick else ORDERS
@@ -226,7 +217,7 @@ def main() -> None:
     gateway = FakeIbkrGateway(account_id="DU0000001", hb_interval_s=1.0).start_in_thread()
     with tempfile.TemporaryDirectory(prefix="ordertrail-stream-") as folder:
         ids = gateway.create_orders(count, symbol="SPY", quantity=10_000_000, price="1.25")
-        serve = _serve(gateway, folder, port, args.pipelined)
+        serve = _serve(gateway, folder, port)
         probe: Probe | None = None
         try:
             _wait(lambda: _ready(base, count, gateway.account_id), 60, "serve to stream")
@@ -259,10 +250,9 @@ def main() -> None:
         f"{max(found) * 1000:.1f} ms; idle single fill p50 {baseline:.2f} ms"
     )
     ok = missing == 0
-    name = "stream_latency_pipelined_watcher" if args.pipelined else "stream_latency"
+    name = "stream_latency"
     emit(Figure(f"{name}_p50", p50, "ms", baseline, p50 / baseline, "<=2", ok and p50 <= 2))
     emit(Figure(f"{name}_p99", p99, "ms", baseline, p99 / baseline, "<=10", ok and p99 <= 10))
-    print(json.dumps({"p50_ms": p50, "p99_ms": p99, "missing": missing}), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
 from ordertrail.clock import Clock
 from ordertrail.ports import Broker, StreamBatch, StreamConnected
 from ordertrail.services.applier import Applier
+from ordertrail.services.apply import ApplyResult
 from ordertrail.services.placing import Placer
 from ordertrail.services.sync import SyncResult, sync_account
 from ordertrail.storage.uow import UnitOfWork
@@ -20,6 +22,7 @@ from ordertrail.watchers.stats import AccountStats
 
 log = logging.getLogger(__name__)
 RESUME_EVERY_S = 30.0
+STREAM_WINDOW = 256  # stream messages applied but not yet committed, at most
 
 
 class AccountWatcher:
@@ -101,20 +104,28 @@ class AccountWatcher:
             self._wake.clear()
 
     async def _stream_loop(self) -> None:
+        """Apply the stream's messages in order without waiting for each commit: up to
+        `STREAM_WINDOW` applies are in flight, so messages that arrive while one commits are
+        committed together (the applier keeps their order). A failed apply ends the session;
+        the reconnect reconciles, so nothing it carried is lost."""
         attempt = 0
         while True:
             session = self.broker.stream()
             if session is None:
                 return
+            inflight: deque[asyncio.Future[ApplyResult]] = deque()
             try:
                 async for item in session:
                     if isinstance(item, StreamConnected):
                         attempt = 0
                         self.stats.subscribed = True
+                        await _settle(inflight, 0)
                         await self.reconcile()
                         continue
                     reports = item.reports if isinstance(item, StreamBatch) else (item,)
-                    await self.applier.apply(reports)
+                    inflight.append(asyncio.ensure_future(self.applier.apply(reports)))
+                    await _settle(inflight, STREAM_WINDOW)
+                await _settle(inflight, 0)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # reconnect whatever the stream died of
@@ -122,8 +133,23 @@ class AccountWatcher:
                 log.warning(
                     "%s/%s stream dropped: %s", self.broker.name, self.broker.account_id, error
                 )
+            finally:
+                for pending in inflight:  # a dropped session's later applies still land
+                    pending.add_done_callback(_consume)
             self.stats.subscribed = False
             self.stats.reconnects += 1
             attempt += 1
             delay = min(self.max_backoff, 0.5 * 2 ** min(attempt, 6)) * (0.5 + random.random() / 2)
             await asyncio.sleep(delay)
+
+
+async def _settle(inflight: deque[asyncio.Future[ApplyResult]], keep: int) -> None:
+    """Wait until at most `keep` applies are in flight; raise what a finished one raised."""
+    while inflight and (len(inflight) > keep or inflight[0].done()):
+        await inflight.popleft()
+
+
+def _consume(future: asyncio.Future[ApplyResult]) -> None:
+    """Read a left-behind apply's outcome so a failure is logged once, not as never retrieved."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("stream apply failed: %s", future.exception())
