@@ -10,9 +10,12 @@ commits) into a table shaped like `order_events` (same columns, unique key and f
 from __future__ import annotations
 
 import argparse
+import time
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from bench.perf_support.databases import fresh_database, postgres_available
 from bench.perf_support.figures import Figure, best_of, emit, note, stopwatch
@@ -90,6 +93,44 @@ def _raw(engine: Engine, first_event: int, per_batch: list[int]) -> float:
                     connection.exec_driver_sql(insert, rows[start : start + count])
             start += count
     return took[0]
+
+
+def breakdown(kind: str, size: int) -> None:
+    """One more run with the database's own time taken apart: each kind of statement (timed
+    around the driver call) and the commits; the rest is the apply path's Python."""
+    planned, reports = build(size)
+    spent: defaultdict[str, float] = defaultdict(float)
+    with fresh_database(kind) as (_, engine):
+        seed(engine, planned)
+
+        def before(conn: Any, *_: Any) -> None:
+            conn.info["bench_started"] = time.perf_counter()
+
+        def after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            words = statement.split()
+            what = " ".join(words[:3]).replace('"', "") if words[0] != "SELECT" else "SELECT"
+            spent[what] += time.perf_counter() - conn.info["bench_started"]
+
+        class TimedCommits(SqlUnitOfWork):
+            def commit(self) -> None:
+                started = time.perf_counter()
+                super().commit()
+                spent["COMMIT"] += time.perf_counter() - started
+
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
+        clock = FakeClock()
+        with stopwatch() as took:
+            for start in range(0, len(reports), BATCH):
+                apply_reports(TimedCommits(engine), reports[start : start + BATCH], clock)
+    statements = sum(v for k, v in spent.items() if k != "COMMIT")
+    biggest = sorted(((v, k) for k, v in spent.items() if k != "COMMIT"), reverse=True)[:6]
+    parts = ", ".join(f"{k} {v:.2f}" for v, k in biggest)
+    note(
+        f"{kind}: where {len(reports)} reports' {took[0]:.2f} s went: statements "
+        f"{statements:.2f} s ({parts}), commits {spent['COMMIT']:.2f} s, the apply path's "
+        f"Python {took[0] - statements - spent['COMMIT']:.2f} s"
+    )
 
 
 def measure(kind: str, size: int) -> Run:
@@ -173,6 +214,7 @@ def main() -> None:
             note("postgresql: no server (run through `make bench`, which starts it); skipped")
             continue
         report(kind, size, repeats)
+        breakdown(kind, size)
 
 
 if __name__ == "__main__":
