@@ -98,7 +98,7 @@ async def _reconcile(engine: Engine, reports: list[OrderReport]) -> tuple[float,
     applier.close()
     # Writes to what the apply path owns; the sync records when it polled (sync_state).
     writes = sum(
-        s.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE") and "sync_state" not in s
+        s.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY") and "sync_state" not in s
         for s in statements
     )
     assert first.applied.applied > 0

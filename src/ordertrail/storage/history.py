@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from ordertrail.domain.events import Fill, OrderEvent
+from ordertrail.storage.bulk import insert_rows
 from ordertrail.storage.tables import fills, order_events
 from ordertrail.storage.types import Codec, read_datetime, read_money
 
@@ -33,14 +34,12 @@ class HistoryRepository:
 
     def insert_event_params(self, params: list[tuple[Any, ...]], codec: Codec) -> None:
         """Insert driver-native event rows (`EVENT_COLUMNS` order) in one statement."""
-        if params:
-            self._c.exec_driver_sql(codec.insert(order_events, EVENT_COLUMNS), params)
+        insert_rows(self._c, order_events, EVENT_COLUMNS, params, codec)
 
     def insert_fill_params(self, params: list[tuple[Any, ...]], codec: Codec) -> None:
         """Insert driver-native fill rows (`FILL_COLUMNS` order) in one statement; the unique
         execution key refuses a fill recorded twice."""
-        if params:
-            self._c.exec_driver_sql(codec.insert(fills, FILL_COLUMNS), params)
+        insert_rows(self._c, fills, FILL_COLUMNS, params, codec)
 
     def move(self, source_id: int, order_id: int, seq_offset: int) -> None:
         """Give one order's events (numbered after `seq_offset`) and fills to another."""

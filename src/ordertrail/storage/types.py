@@ -242,6 +242,11 @@ class Codec:
         return f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}"  # noqa: S608
 
 
+def column_names(table: Table, columns: Sequence[str]) -> str:
+    """The quoted list of `columns`, each checked to be a column of `table`."""
+    return _names(table, columns)
+
+
 def _names(table: Table, columns: Sequence[str]) -> str:
     """The quoted column list (`right`, `open`... are keywords), after checking every name is
     a column of `table`."""
