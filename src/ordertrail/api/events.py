@@ -9,28 +9,15 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
+from ordertrail.api.change_reader import ChangeReader, ChangeSet
 from ordertrail.services.apply import ApplyResult
-from ordertrail.services.listings import alert_json, trade_json
-from ordertrail.services.queries import order_json
-from ordertrail.storage.tables import alerts, orders, trades
 
 log = logging.getLogger(__name__)
 _CLOSED = None
-
-
-class ChangeSet(Protocol):
-    """The ids a committed batch touched, whichever process committed it."""
-
-    @property
-    def order_ids(self) -> frozenset[int]: ...
-    @property
-    def trade_ids(self) -> frozenset[int]: ...
-    @property
-    def alert_ids(self) -> frozenset[int]: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +81,8 @@ class EventHub:
         self._loop = asyncio.get_running_loop()
         changes: asyncio.Queue[ChangeSet | None] = asyncio.Queue()
         self._changes = changes
-        self._tasks[self._loop] = asyncio.create_task(self._run(changes))
+        reader = ChangeReader(self.engine)
+        self._tasks[self._loop] = asyncio.create_task(self._run(changes, reader))
 
     async def close(self) -> None:
         """End every subscriber's stream and stop fanning out on the running loop."""
@@ -112,7 +100,13 @@ class EventHub:
 
     def publish(self, kind: str, data: Any) -> None:
         """Send one event to every subscriber (from the loop's thread)."""
-        message = sse(kind, data, next(self._ids))
+        self.publish_all([(kind, data)])
+
+    def publish_all(self, events: list[tuple[str, Any]]) -> None:
+        """Send events to every subscriber as one chunk, written at once (from the loop)."""
+        if not events or not self._subscribers:
+            return
+        message = "".join(sse(kind, data, next(self._ids)) for kind, data in events)
         for queue in list(self._subscribers):
             self._offer(queue, message)
 
@@ -126,22 +120,28 @@ class EventHub:
             queue.put_nowait(_CLOSED)
 
     async def stream(self, is_disconnected: Callable[[], Any] | None = None) -> AsyncIterator[str]:
-        """Yield one client's events, with keep-alive comments, until it leaves or we close."""
+        """Yield one client's events, with keep-alive comments, until it leaves or we close.
+
+        Whatever is queued when the client's turn comes is sent together: one write, however
+        many batches committed meanwhile."""
         queue: asyncio.Queue[str | None] = asyncio.Queue(self.queue_size)
         self._subscribers.add(queue)
         try:
             yield "retry: 3000\n: connected\n\n"
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), timeout=self.keepalive)
+                    async with asyncio.timeout(self.keepalive):  # no task per wait, unlike wait_for
+                        message = await queue.get()
                 except TimeoutError:
                     if is_disconnected is not None and await is_disconnected():
                         return
                     yield ": keep-alive\n\n"
                     continue
-                if message is _CLOSED:
+                chunk, closed = _drain(queue, message)
+                if chunk:
+                    yield chunk
+                if closed:
                     return
-                yield message
         finally:
             self._subscribers.discard(queue)
 
@@ -150,33 +150,57 @@ class EventHub:
         async for notice in notices:
             self.notify(notice)
 
-    async def _run(self, changes: asyncio.Queue[ChangeSet | None]) -> None:
+    async def _run(self, changes: asyncio.Queue[ChangeSet | None], reader: ChangeReader) -> None:
+        """Load and send batches; those that commit while one loads are loaded together."""
+        try:
+            await self._fan_out(changes, reader)
+        finally:
+            reader.close()
+
+    async def _fan_out(
+        self, changes: asyncio.Queue[ChangeSet | None], reader: ChangeReader
+    ) -> None:
         while True:
-            changed = await changes.get()
-            if changed is None:
+            first = await changes.get()
+            if first is None:
                 return
+            batch, closing = [first], False
+            while not changes.empty():
+                more = changes.get_nowait()
+                if more is None:
+                    closing = True
+                    break
+                batch.append(more)
+            changed = merge(batch)
             try:
-                events = await asyncio.to_thread(self._load, changed)
+                events = await reader.read(changed)
             except Exception:  # the database hiccuped: tell clients to refresh instead
                 log.exception("live events: could not load a batch")
                 events = [("refresh", {"reason": "load failed"})]
-            for kind, data in events:
-                self.publish(kind, data)
-
-    def _load(self, changed: ChangeSet) -> list[tuple[str, Any]]:
-        with self.engine.connect() as connection:
-            return load_changes(connection, changed)
+            self.publish_all(events)
+            if closing:
+                return
 
 
-def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, Any]]:
-    """Read what a batch touched, as (event kind, JSON) pairs: orders, then trades, then alerts."""
-    events: list[tuple[str, Any]] = []
-    for table, ids, kind, render in (
-        (orders, changed.order_ids, "order", order_json),
-        (trades, changed.trade_ids, "trade", trade_json),
-        (alerts, changed.alert_ids, "alert", alert_json),
-    ):
-        if ids:
-            query = select(table).where(table.c.id.in_(sorted(ids))).order_by(table.c.id)
-            events.extend((kind, render(row)) for row in connection.execute(query))
-    return events
+def merge(changes: list[ChangeSet]) -> ChangeSet:
+    """One change set touching everything `changes` touched."""
+    if len(changes) == 1:
+        return changes[0]
+    return Changed(
+        frozenset().union(*(c.order_ids for c in changes)),
+        frozenset().union(*(c.trade_ids for c in changes)),
+        frozenset().union(*(c.alert_ids for c in changes)),
+    )
+
+
+def _drain(queue: asyncio.Queue[str | None], first: str | None) -> tuple[str, bool]:
+    """`first` and every message queued behind it, joined; and whether the stream closed."""
+    if first is _CLOSED:
+        return "", True
+    parts = [first]
+    while not queue.empty():
+        message = queue.get_nowait()
+        if message is _CLOSED:
+            return "".join(parts), True
+        parts.append(message)
+    return "".join(parts), False

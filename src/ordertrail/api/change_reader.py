@@ -1,0 +1,90 @@
+"""Reading committed changes back as event JSON: the rows a batch touched, by id."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import BindParameter, Connection, Engine, Select, Table, bindparam, select
+
+from ordertrail.services.listings import alert_json, trade_json
+from ordertrail.services.queries import order_json
+from ordertrail.storage.tables import alerts, orders, trades
+
+
+class ChangeSet(Protocol):
+    """The ids a committed batch touched, whichever process committed it."""
+
+    @property
+    def order_ids(self) -> frozenset[int]: ...
+    @property
+    def trade_ids(self) -> frozenset[int]: ...
+    @property
+    def alert_ids(self) -> frozenset[int]: ...
+
+
+def _by_ids(table: Table) -> Select[Any]:
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    return select(table).where(table.c.id.in_(ids)).order_by(table.c.id)
+
+
+# Built once: building and coercing the query again costs more than running it.
+_ORDERS, _TRADES, _ALERTS = _by_ids(orders), _by_ids(trades), _by_ids(alerts)
+
+
+def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, Any]]:
+    """Read what a batch touched, as (event kind, JSON) pairs: orders, then trades, then alerts."""
+    events: list[tuple[str, Any]] = []
+    readers: tuple[tuple[frozenset[int], str, Select[Any], Callable[[Any], Any]], ...] = (
+        (changed.order_ids, "order", _ORDERS, order_json),
+        (changed.trade_ids, "trade", _TRADES, trade_json),
+        (changed.alert_ids, "alert", _ALERTS, alert_json),
+    )
+    for ids, kind, query, render in readers:
+        if ids:
+            rows = connection.execute(query, {"ids": sorted(ids)})
+            events.extend((kind, render(row)) for row in rows)
+    return events
+
+
+class ChangeReader:
+    """Read changes back for one fan-out loop.
+
+    On SQLite the read runs on the loop over one held connection: a local read by primary key
+    costs less than handing it to a thread and back (and than a pool checkout each time); each
+    read ends its transaction, so the next one sees every later commit. Elsewhere (a database
+    over the network) it runs in a worker thread on a pooled connection.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.inline = engine.dialect.name == "sqlite"
+        self._connection: Connection | None = None
+
+    async def read(self, changed: ChangeSet) -> list[tuple[str, Any]]:
+        """The events for `changed`, as committed now."""
+        if self.inline:
+            return self._read_held(changed)
+        return await asyncio.to_thread(self._read_pooled, changed)
+
+    def close(self) -> None:
+        """Give the held connection back."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _read_held(self, changed: ChangeSet) -> list[tuple[str, Any]]:
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        try:
+            events = load_changes(self._connection, changed)
+            self._connection.rollback()  # end the read: the next one sees newer commits
+        except Exception:
+            self.close()  # start afresh on the next read
+            raise
+        return events
+
+    def _read_pooled(self, changed: ChangeSet) -> list[tuple[str, Any]]:
+        with self.engine.connect() as connection:
+            return load_changes(connection, changed)
