@@ -29,6 +29,8 @@ def _by_ids(table: Table) -> Select[Any]:
     return select(table).where(table.c.id.in_(ids)).order_by(table.c.id)
 
 
+INLINE_ROWS = 32  # at most this many rows are read on the loop (a poll's hundreds are not)
+
 # Built once: building and coercing the query again costs more than running it.
 _ORDERS, _TRADES, _ALERTS = _by_ids(orders), _by_ids(trades), _by_ids(alerts)
 
@@ -51,10 +53,11 @@ def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, 
 class ChangeReader:
     """Read changes back for one fan-out loop.
 
-    On SQLite the read runs on the loop over one held connection: a local read by primary key
-    costs less than handing it to a thread and back (and than a pool checkout each time); each
-    read ends its transaction, so the next one sees every later commit. Elsewhere (a database
-    over the network) it runs in a worker thread on a pooled connection.
+    On SQLite a small read (`INLINE_ROWS`) runs on the loop over one held connection: a local
+    read by primary key costs less than handing it to a thread and back (and than a pool
+    checkout each time); each read ends its transaction, so the next one sees every later
+    commit. Larger reads, and every read of a database over the network, run in a worker
+    thread on a pooled connection, so the loop keeps serving meanwhile.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -64,7 +67,8 @@ class ChangeReader:
 
     async def read(self, changed: ChangeSet) -> list[tuple[str, Any]]:
         """The events for `changed`, as committed now."""
-        if self.inline:
+        size = len(changed.order_ids) + len(changed.trade_ids) + len(changed.alert_ids)
+        if self.inline and size <= INLINE_ROWS:
             return self._read_held(changed)
         return await asyncio.to_thread(self._read_pooled, changed)
 

@@ -3,12 +3,14 @@
 Every write of this process goes through one thread, in arrival order. Reports that arrive
 while a transaction is committing (or within `flush_interval` of the first of them) are applied
 together in the next one (group commit): one transaction, one commit, each caller still gets
-the result of its own reports. When the writer is idle a report is applied at once.
+the result of its own reports. When the writer is idle a report is applied at once. A
+transaction's callers get their results back with one hand-off per event loop, not one each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -31,7 +33,11 @@ T = TypeVar("T")
 @dataclass
 class _Apply:
     reports: list[OrderReport]
-    done: Future[ApplyResult] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[ApplyResult]
+
+
+Outcome = tuple[asyncio.Future[ApplyResult], ApplyResult | Exception]
 
 
 @dataclass
@@ -81,7 +87,10 @@ class Applier:
         """Apply on the writer thread (with whatever else is waiting) and return what changed."""
         if not reports:
             return ApplyResult()
-        return await asyncio.wrap_future(self._submit(_Apply(list(reports))).done)
+        loop = asyncio.get_running_loop()
+        item = self._submit(_Apply(list(reports), loop, loop.create_future()))
+        result: ApplyResult = await item.done
+        return result
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run other database writes on the same writer thread (keeps SQLite single-writer)."""
@@ -120,7 +129,7 @@ class Applier:
                 continue
             assert isinstance(item, _Apply)
             batch, held = self._gather(item)
-            batch = [a for a in batch if a.done.set_running_or_notify_cancel()]
+            batch = [a for a in batch if not a.done.cancelled()]  # cancelled while queued
             if batch:
                 self._commit(batch)
 
@@ -149,7 +158,7 @@ class Applier:
             results = apply_groups(self._uow_factory(), [a.reports for a in batch], self._clock)
         except Exception as error:
             if len(batch) == 1:
-                batch[0].done.set_exception(error)
+                _hand_back(batch, [error])
                 return
             for single in batch:
                 self._commit([single])
@@ -161,8 +170,7 @@ class Applier:
             self._announce(merged, time.perf_counter() - started)
         except Exception:  # committed all the same; a listener must not stop the writer
             log.exception("an apply listener failed")
-        for item, result in zip(batch, results, strict=True):
-            item.done.set_result(result)
+        _hand_back(batch, results)
 
     def _announce(self, result: ApplyResult, seconds: float) -> None:
         self.totals.merge(result)
@@ -172,6 +180,26 @@ class Applier:
             del self.latencies[:500]
         for listener in self._listeners:
             listener(result)
+
+
+def _hand_back(batch: Sequence[_Apply], outcomes: Sequence[ApplyResult | Exception]) -> None:
+    """Give each caller its outcome: one call into each waiting loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for item, outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(item.loop, []).append((item.done, outcome))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[Outcome]) -> None:
+    for done, outcome in settled:
+        if done.done():  # cancelled after the writer took it: the work stands, unread
+            continue
+        if isinstance(outcome, Exception):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
 
 
 def _settle(done: Future[Any], work: Callable[[], Any]) -> None:
