@@ -1,0 +1,74 @@
+"""Reading committed changes back for live events, and how the hub batches what it sends."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from ordertrail.api.change_reader import INLINE_ROWS, ChangeReader
+from ordertrail.api.events import Changed, EventHub, merge
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
+from tests.api.support import World
+
+
+def _report(broker_order_id: str, status: OrderStatus = OrderStatus.PLACED) -> OrderReport:
+    return OrderReport(
+        broker="paper",
+        account_id="P9",
+        broker_order_id=broker_order_id,
+        status=status,
+        instrument=Instrument("SPY"),
+        quantity=Decimal(10),
+    )
+
+
+async def test_a_reader_sees_every_commit_made_after_its_last_read(world: World) -> None:
+    result = world.app.applier.apply_now([_report("R-1")])
+    reader = ChangeReader(world.app.engine)
+    changed = Changed(order_ids=frozenset(result.order_ids))
+    try:
+        [(kind, first)] = await reader.read(changed)
+        world.app.applier.apply_now([_report("R-1", OrderStatus.CANCELLED)])
+        [(_, second)] = await reader.read(changed)
+    finally:
+        reader.close()
+    assert kind == "order"
+    assert (first["status"], second["status"]) == ("PLACED", "CANCELLED")
+
+
+async def test_a_large_batch_is_read_whole_in_id_order(world: World) -> None:
+    reports = [_report(f"L-{n}") for n in range(INLINE_ROWS + 8)]
+    result = world.app.applier.apply_now(reports)
+    reader = ChangeReader(world.app.engine)
+    try:
+        events = await reader.read(Changed(order_ids=frozenset(result.order_ids)))
+    finally:
+        reader.close()
+    assert [data["id"] for _, data in events] == sorted(result.order_ids)
+
+
+def test_merged_changes_touch_everything_each_touched() -> None:
+    merged = merge([Changed(frozenset({1}), alert_ids=frozenset({7})), Changed(frozenset({1, 2}))])
+    assert (merged.order_ids, merged.trade_ids, merged.alert_ids) == (
+        frozenset({1, 2}),
+        frozenset(),
+        frozenset({7}),
+    )
+
+
+async def test_events_queued_while_a_client_waits_its_turn_are_sent_in_one_chunk(
+    world: World,
+) -> None:
+    hub = EventHub(world.app.engine)
+    stream = hub.stream()
+    assert (await anext(stream)).startswith("retry: 3000")
+    hub.publish("proposal", {"id": 1})
+    hub.publish_all([("proposal", {"id": 2}), ("proposal", {"id": 3})])
+    chunk = await anext(stream)
+    await stream.aclose()
+    datas = [line[len("data: ") :] for line in chunk.splitlines() if line.startswith("data: ")]
+    assert [json.loads(data)["id"] for data in datas] == [1, 2, 3]
+    assert chunk.count("id: ") == 3 and chunk.endswith("\n\n")
+    assert hub.clients == 0
