@@ -129,8 +129,11 @@ def parse_order_row(
     *,
     source: str = "poll",
     known: Mapping[str, Instrument] | None = None,
+    raw: Mapping[str, Any] | None = None,
 ) -> OrderReport:
-    """Turn a live-orders row or a (merged) `sor` row into a report; absent fields stay None."""
+    """Turn a live-orders row or a (merged) `sor` row into a report; absent fields stay None.
+
+    `raw` is what the report keeps as the broker's words (a `sor` delta), `row` by default."""
     filled = decimal_or_none(row.get("filledQuantity"))
     reason = text_or_none(row.get("order_cancellation_by_system_reason") or row.get("text"))
     raw_status = text_or_none(row.get("status"))
@@ -164,7 +167,7 @@ def parse_order_row(
         broker_ts=broker_ts,
         source=source,
         flags=flags,
-        raw=dict(row),
+        raw=dict(row if raw is None else raw),
     )
 
 

@@ -7,7 +7,6 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -201,10 +200,9 @@ class IbkrStream:
         ref = text_or_none(merged.get("order_ref"))
         if ref is not None:
             self._order_by_ref[ref] = key
-        report = parse_order_row(
-            merged, self._config.account_id, source="stream", known=self._known
+        return parse_order_row(
+            merged, self._config.account_id, source="stream", known=self._known, raw=delta
         )
-        return replace(report, raw=dict(delta))
 
     def trade(self, row: Mapping[str, Any]) -> OrderReport | None:
         """Report one `str` execution the first time its id is seen."""
