@@ -42,11 +42,12 @@ def create_app(
     """Build the HTTP application over `app`; `background` runs beside the watchers (the demo)."""
     hub = EventHub(app.engine, keepalive=keepalive)
     metrics = Metrics(app, lambda: hub.clients)
-    app.applier.subscribe(metrics.on_batch)
-    # On PostgreSQL every process's batches (this one's too) arrive by LISTEN; else only ours.
+    # On PostgreSQL every process's batches (this one's too) arrive by LISTEN; else only ours,
+    # handed to the hub before anything else is counted.
     bus = getattr(app, "change_bus", None)
     if bus is None:
         app.applier.subscribe(hub.on_batch)
+    app.applier.subscribe(metrics.on_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
