@@ -35,6 +35,7 @@ from ordertrail.services.applier import Applier
 from ordertrail.services.sync import sync_account
 from ordertrail.storage.uow import SqlUnitOfWork
 
+WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
 TIMES = 5  # runs of each timing; the best counts (3 with --quick)
 
 
@@ -98,8 +99,7 @@ async def _reconcile(engine: Engine, reports: list[OrderReport]) -> tuple[float,
     applier.close()
     # Writes to what the apply path owns; the sync records when it polled (sync_state).
     writes = sum(
-        s.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY") and "sync_state" not in s
-        for s in statements
+        s.lstrip().split()[0].upper() in WRITES and "sync_state" not in s for s in statements
     )
     assert first.applied.applied > 0
     return min(runs), len(statements), writes
