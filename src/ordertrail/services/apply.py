@@ -281,11 +281,12 @@ class _Batch:
     def _holder(self, report: OrderReport, found: int) -> int | None:
         """Another order that already holds the broker order id a report gives the order found
         by its client order id (one adopted before our placement answer was found)."""
-        if not report.broker_order_id or self._state(found).broker_order_id is not None:
+        if not (report.client_order_id and report.broker_order_id):
             return None
-        key = (report.broker, report.account_id, report.broker_order_id)
-        holder = self.by_key.get(key)
-        return holder if holder is not None and holder != found else None
+        holder = self.by_key.get((report.broker, report.account_id, report.broker_order_id))
+        if holder is None or holder == found or self._state(found).broker_order_id is not None:
+            return None
+        return holder
 
     def _claim(
         self, order_id: int, adopted_id: int, report: OrderReport, result: ApplyResult

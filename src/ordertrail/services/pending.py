@@ -90,9 +90,7 @@ class PendingWrites:
         ]
         self.fills = [(order_id, *row[1:]) if row[0] == source_id else row for row in self.fills]
         for alert_id, (update, marked_by) in list(self.alerts.items()):
-            if marked_by == source_id:
-                if update.get("order_id") == str(source_id):
-                    update = {**update, "order_id": str(order_id)}
+            if marked_by == source_id:  # its update names the broker order id, as ours will
                 self.alerts[alert_id] = (update, order_id)
 
     def flush(self) -> dict[int, int]:
