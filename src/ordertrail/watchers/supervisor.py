@@ -106,8 +106,8 @@ class AccountWatcher:
     async def _stream_loop(self) -> None:
         """Apply the stream's messages in order without waiting for each commit: up to
         `STREAM_WINDOW` applies are in flight, so messages that arrive while one commits are
-        committed together (the applier keeps their order). A failed apply ends the session;
-        the reconnect reconciles, so nothing it carried is lost."""
+        committed together (the applier keeps their order). An apply that fails wakes the
+        poller at once, so what its messages carried is reconciled from the broker's list."""
         attempt = 0
         while True:
             session = self.broker.stream()
@@ -119,13 +119,15 @@ class AccountWatcher:
                     if isinstance(item, StreamConnected):
                         attempt = 0
                         self.stats.subscribed = True
-                        await _settle(inflight, 0)
+                        await _window(inflight, 0)
                         await self.reconcile()
                         continue
                     reports = item.reports if isinstance(item, StreamBatch) else (item,)
-                    inflight.append(asyncio.ensure_future(self.applier.apply(reports)))
-                    await _settle(inflight, STREAM_WINDOW)
-                await _settle(inflight, 0)
+                    applying = asyncio.ensure_future(self.applier.apply(reports))
+                    applying.add_done_callback(self._applied)
+                    inflight.append(applying)
+                    await _window(inflight, STREAM_WINDOW)
+                await _window(inflight, 0)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # reconnect whatever the stream died of
@@ -133,23 +135,25 @@ class AccountWatcher:
                 log.warning(
                     "%s/%s stream dropped: %s", self.broker.name, self.broker.account_id, error
                 )
-            finally:
-                for pending in inflight:  # a dropped session's later applies still land
-                    pending.add_done_callback(_consume)
             self.stats.subscribed = False
             self.stats.reconnects += 1
             attempt += 1
             delay = min(self.max_backoff, 0.5 * 2 ** min(attempt, 6)) * (0.5 + random.random() / 2)
             await asyncio.sleep(delay)
 
+    def _applied(self, applying: asyncio.Future[ApplyResult]) -> None:
+        """A stream apply finished: if it failed, reconcile now rather than at the next poll."""
+        if applying.cancelled() or applying.exception() is None:
+            return
+        error = applying.exception()
+        self.stats.last_error = f"stream apply: {type(error).__name__}: {error}"
+        log.warning(
+            "%s/%s stream apply failed: %s", self.broker.name, self.broker.account_id, error
+        )
+        self.wake()
 
-async def _settle(inflight: deque[asyncio.Future[ApplyResult]], keep: int) -> None:
-    """Wait until at most `keep` applies are in flight; raise what a finished one raised."""
+
+async def _window(inflight: deque[asyncio.Future[ApplyResult]], keep: int) -> None:
+    """Wait until at most `keep` applies are in flight (their outcomes go to `_applied`)."""
     while inflight and (len(inflight) > keep or inflight[0].done()):
-        await inflight.popleft()
-
-
-def _consume(future: asyncio.Future[ApplyResult]) -> None:
-    """Read a left-behind apply's outcome so a failure is logged once, not as never retrieved."""
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("stream apply failed: %s", future.exception())
+        await asyncio.wait([inflight.popleft()])

@@ -1,0 +1,179 @@
+"""The watcher's stream loop: messages applied in order while several are in flight, and a
+failed apply reconciles from the broker's list at once, with no further message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import select
+
+from ordertrail.bootstrap import App, bootstrap
+from ordertrail.clock import FakeClock
+from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
+from ordertrail.ports import PlaceRequest, PlaceResult, StreamConnected, StreamItem
+from ordertrail.services.applier import Applier
+from ordertrail.services.apply import ApplyResult
+from ordertrail.settings import Settings
+from ordertrail.storage.tables import fills, order_events, orders
+from ordertrail.watchers.stats import AccountStats
+from ordertrail.watchers.supervisor import AccountWatcher
+from tests.support.eventually import eventually
+
+
+class ScriptedStream:
+    """A broker whose stream sessions play given messages; its list shows `listing`."""
+
+    name = "paper"
+    account_id = "S1"
+
+    def __init__(self, sessions: list[list[StreamItem | asyncio.Event]]) -> None:
+        self.sessions = sessions
+        self.listing: list[OrderReport] = []
+        self.lists = 0
+
+    async def place(self, request: PlaceRequest) -> PlaceResult:
+        raise NotImplementedError
+
+    async def cancel(self, broker_order_id: str) -> None:
+        raise NotImplementedError
+
+    async def list_orders(self, since: datetime) -> list[OrderReport]:
+        self.lists += 1
+        return list(self.listing)
+
+    async def get_order(self, broker_order_id: str) -> OrderReport | None:
+        return None
+
+    def stream(self) -> AsyncIterator[StreamItem] | None:
+        if not self.sessions:
+            return None
+        return self._play(self.sessions.pop(0))
+
+    async def _play(self, items: list[StreamItem | asyncio.Event]) -> AsyncIterator[StreamItem]:
+        for item in items:
+            if isinstance(item, asyncio.Event):
+                await item.wait()  # the test lets the rest through
+            else:
+                yield item
+        await asyncio.Event().wait()  # the connection stays open
+
+
+class RefusesOne(Applier):
+    """The real applier, except that the batch holding `poison` fails."""
+
+    poison: OrderReport | None = None
+
+    async def apply(self, reports: Sequence[OrderReport]) -> ApplyResult:
+        if self.poison is not None and self.poison in reports:
+            raise RuntimeError("disk full")
+        return await super().apply(reports)
+
+
+@pytest.fixture
+def app(database_url: str, clock: FakeClock) -> Iterator[App]:
+    app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={})
+    yield app
+    app.applier.close()
+    app.engine.dispose()
+
+
+def _report(order: str, status: OrderStatus, filled: int) -> OrderReport:
+    return OrderReport(
+        broker="paper",
+        account_id="S1",
+        broker_order_id=order,
+        status=status,
+        quantity=D(300),
+        filled_quantity=D(filled),
+        avg_fill_price=D("1.5") if filled else None,
+        instrument=Instrument("SPY"),
+        source="stream",
+    )
+
+
+async def _watch(
+    app: App, broker: ScriptedStream, applier: Applier
+) -> tuple[AccountWatcher, asyncio.Task[None]]:
+    watcher = AccountWatcher(
+        broker,
+        applier,
+        app.uow,
+        app.placer,
+        app.clock,
+        AccountStats(broker="paper", account_id="S1"),
+        idle_interval=60,
+        max_backoff=0.05,
+    )
+    return watcher, asyncio.create_task(watcher._stream_loop())
+
+
+async def test_messages_in_flight_together_are_applied_in_their_order(app: App) -> None:
+    messages: list[StreamItem | asyncio.Event] = [StreamConnected()]
+    messages += [_report("7", OrderStatus.PARTIAL, n) for n in range(1, 300)]
+    messages.append(_report("7", OrderStatus.FILLED, 300))
+    watcher, task = await _watch(app, ScriptedStream([messages]), app.applier)
+    try:
+        await eventually(lambda: _filled(app) == D(300), timeout=20)
+    finally:
+        task.cancel()
+    with app.engine.connect() as c:
+        trail = (
+            c.execute(select(order_events.c.filled_quantity).order_by(order_events.c.seq))
+            .scalars()
+            .all()
+        )
+        count = len(c.execute(select(fills.c.id)).all())
+    assert trail == sorted(trail), "the trail went backwards: messages applied out of order"
+    assert count == 300  # one fill per step, none twice
+    assert watcher.stats.reconnects == 0
+
+
+async def test_a_failed_apply_reconciles_at_once(app: App, clock: FakeClock) -> None:
+    applier = RefusesOne(app.uow, clock)
+    poison = _report("8", OrderStatus.PARTIAL, 5)
+    applier.poison = poison
+    gate = asyncio.Event()
+    placed = _report("8", OrderStatus.PLACED, 0)
+    broker = ScriptedStream([[StreamConnected(), placed, gate, poison]])
+    watcher = AccountWatcher(
+        broker,
+        applier,
+        app.uow,
+        app.placer,
+        app.clock,
+        AccountStats(broker="paper", account_id="S1"),
+        active_interval=60,
+        idle_interval=60,
+    )
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: _filled(app) == D(0) and broker.lists >= 2, timeout=10)
+        await asyncio.sleep(0.2)  # both first reconciles are over
+        lists = broker.lists
+        broker.listing = [replace(poison, source="poll")]  # the broker's truth, listed
+        gate.set()
+        # No message follows the failed one and no poll is due for a minute: only the
+        # failure itself can make the watcher look at the list again.
+        await eventually(lambda: _filled(app) == D(5), timeout=10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        applier.close()
+    assert broker.lists == lists + 1
+    assert "disk full" in (watcher.stats.last_error or "")
+    assert watcher.stats.reconnects == 0  # the stream itself was fine
+
+
+def _filled(app: App) -> D | None:
+    with app.engine.connect() as c:
+        value = c.execute(select(orders.c.filled_quantity)).scalar()
+    return D(value) if value is not None else None
