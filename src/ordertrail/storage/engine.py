@@ -58,7 +58,6 @@ def _sqlite_engine(url: str) -> Engine:
         # Checkpoint the write-ahead log every 10,000 pages (40 MB), not every 1,000: the
         # order pages and indexes a busy account rewrites are copied back once, not ten times.
         cursor.execute("PRAGMA wal_autocheckpoint=10000")
-        cursor.execute("PRAGMA cache_size=-32768")  # 32 MB of page cache per connection
         cursor.close()
 
     @event.listens_for(engine, "begin")
