@@ -70,7 +70,8 @@ class OrderRepository:
         self, reports: Sequence[OrderReport], codec: Codec, columns: Sequence[str] = COLUMNS
     ) -> list[Row[Any]]:
         """Raw rows (`columns`, in id order) of every order the reports name by broker key or
-        by client order id: one statement (an index lookup per key, whatever their number)."""
+        by client order id: one statement (an index lookup per key, whatever their number;
+        the two kinds of key are ORed, hence `any_of`)."""
         wanted: dict[tuple[str, str], set[str | None]] = {}
         accounts = {(r.broker, r.account_id) for r in reports}
         if len(accounts) == 1:  # the usual batch: one account's list or stream
@@ -88,13 +89,11 @@ class OrderRepository:
             broker_ids = named - {None, ""}
             if not broker_ids:
                 continue
-            by_key = (
-                f"broker = {m} AND account_id = {m} AND broker_order_id {codec.in_list('text')}"
-            )
+            by_key = f"broker = {m} AND account_id = {m} AND broker_order_id {codec.any_of('text')}"
             conditions.append(f"({by_key})")
             params += [broker, account_id, codec.list_param(sorted(broker_ids))]
         if client_ids:
-            conditions.append(f"client_order_id {codec.in_list('text')}")
+            conditions.append(f"client_order_id {codec.any_of('text')}")
             params.append(codec.list_param(sorted(client_ids)))
         if not conditions:
             return []

@@ -207,6 +207,14 @@ class Codec:
             return f"IN (SELECT json_array_elements_text(%s::json)::{sql_type})"
         return "IN (SELECT value FROM json_each(?))"
 
+    def any_of(self, sql_type: str) -> str:
+        """Like `in_list`, for a condition that is one side of an OR: PostgreSQL uses an index
+        for `= ANY(array)` there (a bitmap OR of index scans), but not for `IN (subquery)`,
+        which it checks row by row over the whole table."""
+        if self.postgresql:
+            return f"= ANY(ARRAY(SELECT json_array_elements_text(%s::json)::{sql_type}))"
+        return self.in_list(sql_type)
+
     def list_param(self, values: Sequence[Any]) -> Any:
         """The parameter `in_list` expects."""
         return json.dumps(list(values))
