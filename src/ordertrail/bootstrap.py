@@ -14,7 +14,7 @@ from ordertrail.clock import Clock, SystemClock
 from ordertrail.errors import NotFound
 from ordertrail.notify import PostgresChangeBus
 from ordertrail.ports import Broker
-from ordertrail.services.applier import Applier
+from ordertrail.services.applier import Applier, CommitAware
 from ordertrail.services.placing import Placer
 from ordertrail.settings import Settings
 from ordertrail.storage import migrate
@@ -63,6 +63,8 @@ class App:
         """Register a broker and its (not yet running) watcher."""
         settings = self.settings
         self.brokers[key] = broker
+        if isinstance(broker, CommitAware):
+            self.applier.subscribe_reports(broker.committed)
         self.watchers[key] = AccountWatcher(
             broker,
             self.applier,

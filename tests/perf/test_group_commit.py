@@ -128,6 +128,32 @@ async def test_one_callers_failure_fails_only_that_caller(
     assert _count(engine, orders) == 2
 
 
+async def test_report_listeners_hear_only_what_committed(
+    applier: Applier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = applier_module.apply_groups
+
+    def poisoned(uow: Any, groups: Any, clock: Any) -> Any:
+        if any(r.client_order_id == "poison" for group in groups for r in group):
+            raise RuntimeError("poisoned batch")
+        return real(uow, groups, clock)
+
+    monkeypatch.setattr(applier_module, "apply_groups", poisoned)
+    heard: list[str | None] = []
+    applier.subscribe_reports(lambda reports: heard.extend(r.broker_order_id for r in reports))
+    release, held = await _hold_writer(applier)
+    good = asyncio.create_task(applier.apply([_report("1"), _report("2")]))
+    bad = asyncio.create_task(applier.apply([_report("3", client_order_id="poison")]))
+    await asyncio.sleep(0.05)
+    release.set()
+    await held
+    await good
+    with pytest.raises(RuntimeError, match="poisoned"):
+        await bad
+    applier.apply_now([_report("4")])
+    assert heard == ["1", "2", "4"]
+
+
 async def test_a_call_cancelled_while_it_waits_is_never_applied(
     applier: Applier, engine: Engine
 ) -> None:

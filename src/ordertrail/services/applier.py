@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ordertrail.clock import Clock
 from ordertrail.domain.report import OrderReport
@@ -27,6 +27,7 @@ from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ApplyResult], None]
+ReportsListener = Callable[[Sequence[OrderReport]], None]
 T = TypeVar("T")
 
 
@@ -49,6 +50,15 @@ class _Call:
 _STOP = object()
 
 
+@runtime_checkable
+class CommitAware(Protocol):
+    """An adapter that wants to hear which of the reports it made were committed."""
+
+    def committed(self, reports: Sequence[OrderReport]) -> None:
+        """Take the reports of one committed transaction (called on the writer thread)."""
+        ...
+
+
 class Applier:
     """Serialise applies in this process (a single database writer thread) and announce changes."""
 
@@ -68,6 +78,7 @@ class Applier:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._report_listeners: list[ReportsListener] = []
         self.totals = ApplyResult()
         self.latencies: list[float] = []
         self.transactions = 0
@@ -76,11 +87,16 @@ class Applier:
         """Call `listener` with every committed transaction's result (on the writer thread)."""
         self._listeners.append(listener)
 
+    def subscribe_reports(self, listener: ReportsListener) -> None:
+        """Call `listener` with the reports of every committed transaction (on the thread
+        that committed it), never with those of a transaction that failed."""
+        self._report_listeners.append(listener)
+
     def apply_now(self, reports: Sequence[OrderReport]) -> ApplyResult:
         """Apply in the calling thread (CLI, tests, work already on the writer thread)."""
         started = time.perf_counter()
         result = apply_reports(self._uow_factory(), reports, self._clock)
-        self._announce(result, time.perf_counter() - started)
+        self._announce(result, time.perf_counter() - started, reports)
         return result
 
     async def apply(self, reports: Sequence[OrderReport]) -> ApplyResult:
@@ -166,13 +182,16 @@ class Applier:
         merged = ApplyResult()
         for result in results:
             merged.merge(result)
+        reports = [r for a in batch for r in a.reports] if self._report_listeners else []
         try:
-            self._announce(merged, time.perf_counter() - started)
+            self._announce(merged, time.perf_counter() - started, reports)
         except Exception:  # committed all the same; a listener must not stop the writer
             log.exception("an apply listener failed")
         _hand_back(batch, results)
 
-    def _announce(self, result: ApplyResult, seconds: float) -> None:
+    def _announce(
+        self, result: ApplyResult, seconds: float, reports: Sequence[OrderReport]
+    ) -> None:
         self.totals.merge(result)
         self.transactions += 1
         self.latencies.append(seconds)
@@ -180,6 +199,8 @@ class Applier:
             del self.latencies[:500]
         for listener in self._listeners:
             listener(result)
+        for report_listener in self._report_listeners:
+            report_listener(reports)
 
 
 def _hand_back(batch: Sequence[_Apply], outcomes: Sequence[ApplyResult | Exception]) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 from ordertrail.brokers.ibkr.config import IbkrConfig
 from ordertrail.brokers.ibkr.contracts import ContractBook
 from ordertrail.brokers.ibkr.http import IbkrHttp
+from ordertrail.brokers.ibkr.memory import PollMemory
 from ordertrail.brokers.ibkr.parsing import (
     BROKER,
     INACTIVE,
@@ -77,6 +78,7 @@ class IbkrBroker:
         self._keepalive: asyncio.Task[None] | None = None
         self._refs: dict[str, str] = {}
         self._inactive_since: dict[str, datetime] = {}
+        self.memory = PollMemory(BROKER, self.account_id)
 
     # --- the port ----------------------------------------------------------------------
 
@@ -93,27 +95,23 @@ class IbkrBroker:
             raise BrokerUnavailable("IBKR live orders answer has no order list", broker=BROKER)
         trades = _trade_rows(await self.http.trades(self._days_since(since)))
         by_order: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for trade in trades:
+        for trade in self.memory.new_trades(trades):
             if _ours(trade, self.account_id):
                 by_order[_trade_key(trade)].append(trade)
         reports: list[OrderReport] = []
-        for row in rows:
-            if not _ours(row, self.account_id):
-                continue
-            try:
-                report = parse_order_row(row, self.account_id, known=self.contracts.options)
-            except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
-                log.warning("IBKR order row left out, unreadable (%s): %.300r", error, row)
-                continue
+        mine = (row for row in rows if _ours(row, self.account_id))
+        for report in self.memory.order_reports(mine, self._parse_row):
             executions = by_order.pop(report.broker_order_id or "", [])
             executions += by_order.pop(f"ref:{report.client_order_id}", [])
-            parsed = (parse_execution(t) for t in executions)
-            reports.append(with_executions(report, (e for e in parsed if e is not None)))
+            if executions:
+                parsed = (parse_execution(t) for t in executions)
+                report = with_executions(report, (e for e in parsed if e is not None))
+            reports.append(report)
         for orphan_rows in by_order.values():
             orphan = report_from_trades(orphan_rows, self.account_id, known=self.contracts.options)
             if orphan is not None and (orphan.broker_order_id or orphan.client_order_id):
                 reports.append(orphan)
-        return [await self._finish(report) for report in reports]
+        return self.memory.same_as_before([await self._finish(report) for report in reports])
 
     async def get_order(self, broker_order_id: str) -> OrderReport | None:
         """Report one order of this session with its executions; None for an unknown id."""
@@ -178,6 +176,11 @@ class IbkrBroker:
             )
         log.info("IBKR cancel of %s acknowledged: %s", broker_order_id, body)
 
+    def committed(self, reports: Sequence[OrderReport]) -> None:
+        """Hear which reports a transaction committed (from the writer thread): their
+        executions are recorded, so later polls leave them out."""
+        self.memory.committed(reports)
+
     def stream(self) -> AsyncIterator[StreamItem] | None:
         """One websocket session (None when the websocket is disabled)."""
         return self._run_stream() if self.config.ws_enabled else None
@@ -206,6 +209,13 @@ class IbkrBroker:
                 yield StreamBatch(tuple([await self._finish(r) for r in item.reports]))
             else:
                 yield item
+
+    def _parse_row(self, row: Mapping[str, Any]) -> OrderReport | None:
+        try:
+            return parse_order_row(row, self.account_id, known=self.contracts.options)
+        except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
+            log.warning("IBKR order row left out, unreadable (%s): %.300r", error, row)
+            return None
 
     async def _ensure_ready(self) -> None:
         if self._ready:

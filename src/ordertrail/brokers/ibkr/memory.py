@@ -1,0 +1,103 @@
+"""PollMemory: what the IBKR adapter keeps between polls so unchanged data is not parsed again."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ordertrail.brokers.ibkr.values import id_text, text_or_none
+from ordertrail.domain.report import OrderReport
+
+Row = Mapping[str, Any]
+
+
+class PollMemory:
+    """Order rows already parsed and executions already committed, for one account.
+
+    The order list repeats every working order on every poll: a row equal to the one the
+    previous poll held gives back the report parsed from it then, and the list gives back the
+    very report object it gave then, so what was applied before can be known by identity.
+
+    The trades answer repeats every execution of the last days on every poll. An execution
+    whose id a committed transaction carried is left out of later polls' reports: parsing
+    it and applying it again could only find it already recorded. Only a commit marks an id
+    (`committed`, told by the applier after the transaction; a failed apply tells nothing),
+    so an execution whose apply failed is parsed and reported again by the next poll. Ids
+    the latest trades answer no longer holds are forgotten, which keeps the memory as large
+    as that answer; forgetting is always safe (an id forgotten is reported again and the
+    apply path knows it by its execution id).
+    """
+
+    def __init__(self, broker: str, account_id: str) -> None:
+        self.broker = broker
+        self.account_id = account_id
+        self._rows: dict[str, tuple[Row, OrderReport]] = {}
+        self._listed: dict[str, OrderReport] = {}
+        self._recorded: set[str] = set()
+        self._arrived: deque[str] = deque()  # filled by the writer thread, drained by the loop
+
+    def committed(self, reports: Sequence[OrderReport]) -> None:
+        """Note the executions of committed reports (called on the writer thread)."""
+        for report in reports:
+            if (
+                report.executions
+                and report.broker == self.broker
+                and report.account_id == self.account_id
+            ):
+                self._arrived.extend(e.execution_id for e in report.executions)
+
+    def new_trades(self, rows: Iterable[Row]) -> list[Row]:
+        """The trade rows whose executions are not known to be recorded; forget the ids this
+        answer does not hold."""
+        recorded = self._recorded
+        while self._arrived:
+            recorded.add(self._arrived.popleft())
+        fresh: list[Row] = []
+        held: set[str] = set()
+        for row in rows:
+            execution_id = text_or_none(row.get("execution_id"))
+            if execution_id is None:
+                fresh.append(row)  # the parser says why it cannot be used
+            else:
+                held.add(execution_id)
+                if execution_id not in recorded:
+                    fresh.append(row)
+        recorded &= held
+        return fresh
+
+    def order_reports(
+        self, rows: Iterable[Row], parse: Callable[[Row], OrderReport | None]
+    ) -> list[OrderReport]:
+        """Parse the order list's rows, reusing the report of a row unchanged since the last
+        list (`parse` answers None for a row it leaves out); remember this list's rows only."""
+        previous, kept = self._rows, {}
+        reports: list[OrderReport] = []
+        for row in rows:
+            key = id_text(row.get("orderId"))
+            known = previous.get(key) if key is not None else None
+            if known is not None and known[0] == row:
+                report: OrderReport | None = known[1]
+            else:
+                report = parse(row)
+            if report is None:
+                continue
+            if key is not None:
+                kept[key] = (row, report)
+            reports.append(report)
+        self._rows = kept
+        return reports
+
+    def same_as_before(self, reports: list[OrderReport]) -> list[OrderReport]:
+        """Give back the previous list's report object for each order whose report is made
+        from the same row and equal to it (finishing may have built an equal one anew)."""
+        previous = self._listed
+        out = []
+        for report in reports:
+            key = report.broker_order_id
+            known = previous.get(key) if key is not None else None
+            if known is not None and known.raw is report.raw and known == report:
+                report = known
+            out.append(report)
+        self._listed = {r.broker_order_id: r for r in out if r.broker_order_id is not None}
+        return out
