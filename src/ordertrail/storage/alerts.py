@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.alert import Alert, LastOrderUpdate
+from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.tables import alerts
 from ordertrail.storage.types import Codec, dump_json, read_money
 
@@ -141,5 +142,5 @@ class AlertRepository:
         if updates:
             stamp = codec.when(at)
             params = [(True, dump_json(dict(u)), stamp, aid) for aid, u in updates.items()]
-            sql = codec.update(alerts, ("open", "last_order_update", "updated_at"))
-            self._c.exec_driver_sql(sql, params)
+            names = ("open", "last_order_update", "updated_at")
+            update_rows(self._c, alerts, names, params, codec)

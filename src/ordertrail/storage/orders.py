@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 
 from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
+from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.order_rows import (
     COLUMNS,
     LEAN,
@@ -144,7 +145,7 @@ class OrderRepository:
             changed, values = differences(before, after, codec)
             groups.setdefault((*changed, "updated_at"), []).append((*values, stamp, after.id))
         for names, params in groups.items():
-            self._c.exec_driver_sql(codec.update(orders, names), params)
+            update_rows(self._c, orders, names, params, codec)
 
     def set_placement(self, order_id: int, placement: Placement, at: datetime) -> None:
         self._c.execute(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.proposal import Proposal, ProposalKind, ProposalStatus
+from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.codec import (
     instrument_from_json,
     instrument_to_json,
@@ -100,5 +101,4 @@ class ProposalRepository:
         if statuses:
             stamp = codec.when(at)
             params = [(status.value, stamp, pid) for pid, status in statuses.items()]
-            sql = codec.update(proposals, ("status", "updated_at"))
-            self._c.exec_driver_sql(sql, params)
+            update_rows(self._c, proposals, ("status", "updated_at"), params, codec)

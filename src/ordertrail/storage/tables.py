@@ -117,7 +117,6 @@ orders = Table(
     Index("ix_orders_client_order_id", "client_order_id"),
     Index("ix_orders_status", "status"),
     Index("ix_orders_trade_id", "trade_id"),
-    Index("ix_orders_updated_at", "updated_at"),
     Index("ix_orders_broker_account_id_status", "broker", "account_id", "status"),
 )
 

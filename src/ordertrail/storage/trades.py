@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.copying import changed
 from ordertrail.domain.trade import Direction, Trade, TradeStatus
+from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.codec import instrument_from_json, instrument_to_json
 from ordertrail.storage.orders import next_ids
 from ordertrail.storage.tables import trades
@@ -154,7 +155,7 @@ class TradeRepository:
             names = (*_COLUMNS, "updated_at")
             stamp = codec.when(at)
             params = [(*_params(t, codec), stamp, t.id) for t in changed]
-            self._c.exec_driver_sql(codec.update(trades, names), params)
+            update_rows(self._c, trades, names, params, codec)
 
 
 def _params(trade: Trade, codec: Codec) -> tuple[Any, ...]:
