@@ -13,6 +13,7 @@ import httpx
 
 from ordertrail.brokers.tradier.config import TradierConfig
 from ordertrail.brokers.tradier.http import Sleep, TradierHttp
+from ordertrail.brokers.tradier.list_cache import ListCache
 from ordertrail.brokers.tradier.parsing import (
     BROKER,
     OrderFinalized,
@@ -21,7 +22,6 @@ from ordertrail.brokers.tradier.parsing import (
     needs_fill_data,
     order_dicts,
     parse_order,
-    parse_order_dict,
     parse_place_answer,
 )
 from ordertrail.brokers.tradier.stream import TradierStream
@@ -59,6 +59,7 @@ class TradierBroker:
         self._owns_client = http is None
         self._client = http or httpx.AsyncClient(timeout=config.request_timeout_s)
         self._api = TradierHttp(config, self._client, clock=self._clock, sleep=sleep)
+        self._listed = ListCache(config.account_id)
 
     def __repr__(self) -> str:
         return f"TradierBroker(account_id={self.account_id!r}, base_url={self._config.base_url!r})"
@@ -89,21 +90,29 @@ class TradierBroker:
             )
 
     async def list_orders(self, since: datetime) -> list[OrderReport]:
-        """Report the account's orders (today's; older ones back to `since` by backfill)."""
+        """Report the account's orders (today's; older ones back to `since` by backfill).
+
+        An order shown exactly as in the last list comes back as the same report object,
+        unparsed (see `ListCache`).
+        """
         start = self._backfill_start(since)
         limit = self._config.page_limit
-        by_id: dict[str | None, OrderReport] = {}
+        by_id: dict[str | None, tuple[OrderReport, bool]] = {}
+        self._listed.start()
         for page in range(1, self._config.max_pages + 1):
             orders = order_dicts(await self._api.list_orders(page, limit, start))
-            for order in orders:
-                report = parse_order_dict(order, self.account_id, "poll")
-                by_id[report.broker_order_id] = report
+            for seen in self._listed.reports(orders):
+                by_id[seen[0].broker_order_id] = seen
             if len(orders) < limit:
                 break
         else:
             log.warning("Tradier order list still full after %s pages", self._config.max_pages)
+        self._listed.finish()
         deadline = self._deadline()
-        return [await self._complete(report, deadline) for report in by_id.values()]
+        return [
+            report if complete else await self._complete(report, deadline)
+            for report, complete in by_id.values()
+        ]
 
     async def get_order(self, broker_order_id: str) -> OrderReport | None:
         """Report one order; None when Tradier says it is not in this account."""

@@ -379,7 +379,8 @@ def _as_list(value: Any) -> list[Mapping[str, Any]]:
     if isinstance(value, Mapping):
         return [value]
     if isinstance(value, list):
-        return [item for item in value if isinstance(item, Mapping)]
+        # `type is dict` first: decoded JSON is dicts, and the Mapping check is slow per item
+        return [item for item in value if type(item) is dict or isinstance(item, Mapping)]
     return []
 
 
