@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ordertrail.clock import Clock
 from ordertrail.domain.order import Order
+from ordertrail.domain.report import OrderReport
 from ordertrail.ports import Broker
 from ordertrail.services.applier import Applier
 from ordertrail.services.apply import ApplyResult
@@ -27,6 +29,58 @@ class SyncResult:
     applied: ApplyResult
     missing: tuple[int, ...] = ()
     working: int = 0  # orders of the account working before this sync
+    unchanged: int = 0  # listed reports not applied: the very ones the last sync committed
+
+
+class ListMemo:
+    """The listed reports of an account's last sync whose apply committed, by broker order id.
+
+    A broker whose list hands back the same report object for an order it shows unchanged
+    (Tradier's `ListCache`) lets `sync_account` skip that report: it was applied and
+    committed before, and `evolve` (domain/order.py) applied again to what it left finds
+    nothing. The cumulative filled quantity derives no fill (`_derived_fill` wants an
+    increase; known execution ids are not counted twice); the status asked for is the one
+    taken, or one the transition table refused (stale: nothing written); every descriptive
+    field holds the report's value or one the report was too old to overwrite (`_older`
+    fills gaps only, and a filled gap never empties: `pick` never takes a `None`); the flags
+    and the broker timestamp match. So: no events, nothing written.
+
+    If a newer report (the stream's) moved the order on in between, the held one applied
+    again could only be stale or put back what the newer one replaced; skipping it keeps
+    the newer view. The only other write to an order's broker state a sync makes is the
+    `missing` flag, given only to orders absent from the list, which the memo (the latest
+    list only) does not hold.
+
+    Only identity counts (`is`): an equal report built anew is applied as usual. The memo is
+    replaced after an apply that committed, never after one that failed, so the next sync
+    applies again whatever that one carried.
+    """
+
+    def __init__(self) -> None:
+        self._reports: dict[str | None, OrderReport] = {}  # never a None key
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+    def holds(self, report: OrderReport) -> bool:
+        """Tell whether this very report was listed by the last committed sync."""
+        key = report.broker_order_id
+        return key is not None and self._reports.get(key) is report
+
+    def news(self, reports: Iterable[OrderReport]) -> list[OrderReport]:
+        """The reports not held here (the same as those `holds` refuses, in one pass)."""
+        held = self._reports
+        return [r for r in reports if held.get(r.broker_order_id) is not r]
+
+    def replace(self, reports: Iterable[OrderReport]) -> None:
+        """Remember these listed reports (their apply committed), and only these; an order
+        listed twice is not remembered, so neither copy is ever skipped."""
+        with_id = [r for r in reports if r.broker_order_id is not None]
+        held = {r.broker_order_id: r for r in with_id}
+        if len(held) < len(with_id):
+            twice = {k for k, n in Counter(r.broker_order_id for r in with_id).items() if n > 1}
+            held = {key: r for key, r in held.items() if key not in twice}
+        self._reports = held
 
 
 async def sync_account(
@@ -35,12 +89,16 @@ async def sync_account(
     uow_factory: Callable[[], UnitOfWork],
     clock: Clock,
     lookback: timedelta = timedelta(days=2),
+    memo: ListMemo | None = None,
 ) -> SyncResult:
     """Poll one account and apply what it shows; an order absent from the list is looked up,
-    never assumed cancelled."""
+    never assumed cancelled. With a `memo`, listed reports the last committed sync already
+    applied (the same objects) are not applied again (see `ListMemo`)."""
     now = clock.now()
-    reports = list(await broker.list_orders(since=now - lookback))
-    listed = {r.broker_order_id for r in reports if r.broker_order_id}
+    listed_reports = list(await broker.list_orders(since=now - lookback))
+    listed = {r.broker_order_id for r in listed_reports if r.broker_order_id}
+    reports = list(listed_reports) if memo is None else memo.news(listed_reports)
+    unchanged = len(listed_reports) - len(reports)
 
     def working() -> list[Order]:
         with uow_factory() as uow:
@@ -58,6 +116,8 @@ async def sync_account(
         else:
             reports.append(found)
     result = await applier.apply(reports)
+    if memo is not None:
+        memo.replace(listed_reports)
 
     def record() -> None:
         with uow_factory() as uow:
@@ -75,10 +135,11 @@ async def sync_account(
             missing,
         )
     return SyncResult(
-        orders_examined=len(reports),
+        orders_examined=len(reports) + unchanged,
         fill_events_processed=result.fills,
         timestamp=now,
         applied=result,
         missing=tuple(missing),
         working=len(open_orders),
+        unchanged=unchanged,
     )
