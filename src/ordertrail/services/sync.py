@@ -53,7 +53,9 @@ class ListMemo:
 
     Only identity counts (`is`): an equal report built anew is applied as usual. The memo is
     replaced after an apply that committed, never after one that failed, so the next sync
-    applies again whatever that one carried.
+    applies again whatever that one carried. It trusts the database to keep what committed:
+    rows restored or edited behind a running watcher are set right by a sync without a memo
+    (the reconcile endpoint, `sync --once`) or by a restart.
     """
 
     def __init__(self) -> None:
