@@ -119,3 +119,18 @@ async def test_an_unchanged_poll_parses_and_applies_nothing_and_a_fill_applies_o
     parsed.clear()
     settled = await _poll(app, broker, memo)
     assert parsed == [] and settled.applied.reports == 0 and _fills(app) == 1
+
+
+async def test_the_watchers_polls_keep_a_memo_of_their_own(
+    app: App, fake: FakeTradier, parsed: list[object]
+) -> None:
+    fake.create_order("AAPL", quantity=10, type="limit", price="187.00")
+    fake.create_order("MSFT", quantity=5, type="limit", price="401.00")
+    watcher = app.watchers[f"tradier:{ACCOUNT}"]
+    first = await watcher.reconcile()
+    assert first is not None and first.applied.orders_created == 2
+
+    parsed.clear()
+    again = await watcher.reconcile()
+    assert again is not None
+    assert (again.unchanged, again.applied.reports, parsed) == (2, 0, [])

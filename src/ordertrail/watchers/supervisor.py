@@ -16,7 +16,7 @@ from ordertrail.ports import Broker, StreamBatch, StreamConnected
 from ordertrail.services.applier import Applier
 from ordertrail.services.apply import ApplyResult
 from ordertrail.services.placing import Placer
-from ordertrail.services.sync import SyncResult, sync_account
+from ordertrail.services.sync import ListMemo, SyncResult, sync_account
 from ordertrail.storage.uow import UnitOfWork
 from ordertrail.watchers.stats import AccountStats
 
@@ -55,6 +55,9 @@ class AccountWatcher:
         self._wake = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self._resumed_at = -RESUME_EVERY_S
+        # The last committed poll's reports: an order the broker lists unchanged is not applied
+        # again (see ListMemo). The reconcile endpoint and `sync --once` go without one.
+        self._list_memo = ListMemo()
 
     async def run(self) -> None:
         """Reconcile, resume interrupted placements, then stream and poll until cancelled."""
@@ -78,7 +81,12 @@ class AccountWatcher:
         async with self._sync_lock:
             try:
                 result = await sync_account(
-                    self.broker, self.applier, self.uow_factory, self.clock, self.lookback
+                    self.broker,
+                    self.applier,
+                    self.uow_factory,
+                    self.clock,
+                    self.lookback,
+                    memo=self._list_memo,
                 )
                 if time.monotonic() - self._resumed_at >= RESUME_EVERY_S:
                     await self.placer.resume(self.broker.name, self.broker.account_id)
