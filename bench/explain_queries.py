@@ -115,7 +115,7 @@ def explain(kind: str, size: int) -> int:
                 "apply: trades of the batch's orders": lambda: uow.trades.load_many(
                     range(1, size // 3, 200)
                 ),
-                "sync: working orders of an account": lambda: orders.working("tradier", "VA000001"),
+                "sync: working orders of an account (ids)": lambda: orders.working("tradier", "VA000001"),
                 "board: first page": lambda: proposals_and_orders(connection, BoardFilter()),
                 "board: page half-way back": lambda: proposals_and_orders(
                     connection, BoardFilter(before=size // 2)

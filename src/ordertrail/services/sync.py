@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ordertrail.clock import Clock
-from ordertrail.domain.order import Order
 from ordertrail.domain.report import OrderReport
 from ordertrail.ports import Broker
 from ordertrail.services.applier import Applier
@@ -102,19 +101,18 @@ async def sync_account(
     reports = list(listed_reports) if memo is None else memo.news(listed_reports)
     unchanged = len(listed_reports) - len(reports)
 
-    def working() -> list[Order]:
+    def working() -> list[tuple[int, str | None]]:
         with uow_factory() as uow:
             return uow.orders.working(broker.name, broker.account_id)
 
     missing: list[int] = []
     open_orders = await applier.run(working)
-    for order in open_orders:
-        broker_id = order.state.broker_order_id
+    for order_id, broker_id in open_orders:
         if broker_id is None or broker_id in listed:
             continue
         found = await broker.get_order(broker_id)
         if found is None:
-            missing.append(order.id)
+            missing.append(order_id)
         else:
             reports.append(found)
     result = await applier.apply(reports)

@@ -154,12 +154,17 @@ class OrderRepository:
             .values(placement=placement.value, updated_at=at)
         )
 
-    def working(self, broker: str, account_id: str) -> list[Order]:
-        """Orders of one account that are not in a terminal status."""
-        return self._where(
-            "broker = {m} AND account_id = {m} AND status IN ('PENDING', 'PLACED', 'PARTIAL')",
-            (broker, account_id),
+    def working(self, broker: str, account_id: str) -> list[tuple[int, str | None]]:
+        """(id, broker order id) of each order of one account not in a terminal status, in id
+        order: what a sync needs to look up the ones the broker's list leaves out."""
+        codec = self.codec
+        condition = (
+            f"broker = {codec.mark} AND account_id = {codec.mark} "
+            "AND status IN ('PENDING', 'PLACED', 'PARTIAL')"
         )
+        sql = codec.select(orders, ("id", "broker_order_id"), condition)
+        rows = self._c.exec_driver_sql(sql, (broker, account_id))
+        return sorted((row[0], row[1]) for row in rows)  # see `_where` for why not in SQL
 
     def awaiting_placement(self, broker: str, account_id: str) -> list[Order]:
         """Our orders recorded but never sent, or sent without a known outcome."""
