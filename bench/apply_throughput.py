@@ -126,10 +126,13 @@ def breakdown(kind: str, size: int) -> None:
     statements = sum(v for k, v in spent.items() if k != "COMMIT")
     biggest = sorted(((v, k) for k, v in spent.items() if k != "COMMIT"), reverse=True)[:6]
     parts = ", ".join(f"{k} {v:.2f}" for v, k in biggest)
+    database = statements + spent["COMMIT"]
+    python = took[0] - database
     note(
         f"{kind}: where {len(reports)} reports' {took[0]:.2f} s went: statements "
         f"{statements:.2f} s ({parts}), commits {spent['COMMIT']:.2f} s, the apply path's "
-        f"Python {took[0] - statements - spent['COMMIT']:.2f} s"
+        f"Python {python:.2f} s ({python / len(reports) * 1e6:.0f} us a report); the database's "
+        f"part alone allows at most {len(reports) / database:.0f} reports/s"
     )
 
 
