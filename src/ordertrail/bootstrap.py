@@ -19,6 +19,7 @@ from ordertrail.services.placing import Placer
 from ordertrail.settings import Settings
 from ordertrail.storage import migrate
 from ordertrail.storage.accounts import AccountRepository
+from ordertrail.storage.checkpoint import wal_checkpoints
 from ordertrail.storage.engine import make_engine
 from ordertrail.storage.sync_state import SyncStateRepository
 from ordertrail.storage.uow import SqlUnitOfWork, UnitOfWork
@@ -109,7 +110,8 @@ class App:
         """Watch every account this process wins a lease on, until cancelled."""
         leases = self.claim_leases()
         self.leases = None  # the fleet closes it when it stops
-        await Fleet(self, leases, self.settings.poll_interval_active).run()
+        with wal_checkpoints(self.engine):  # the watchers are the busy writers
+            await Fleet(self, leases, self.settings.poll_interval_active).run()
 
     async def aclose(self) -> None:
         for broker in self.brokers.values():
