@@ -8,12 +8,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from ordertrail.brokers.ibkr.config import IbkrConfig
+from ordertrail.brokers.ibkr.slices import loads, loads_in_slices
 from ordertrail.errors import (
     BrokerAuthError,
     BrokerError,
@@ -25,6 +25,7 @@ from ordertrail.errors import (
 log = logging.getLogger(__name__)
 
 BROKER = "ibkr"
+SLICED_FROM = 64 * 1024  # bodies from this size are decoded in slices (see slices.py)
 Sleep = Callable[[float], Awaitable[None]]
 Passthrough = Callable[[httpx.Response], bool]
 
@@ -170,7 +171,12 @@ class IbkrHttp:
         read: bool = False,
     ) -> Any:
         response = await self._send(method, path, params=params, json=json, read=read)
-        return _body(response)
+        if len(response.content) < SLICED_FROM:
+            return _body(response)
+        try:  # a day's trades can be megabytes: decoded in slices, the stream keeps flowing
+            return await loads_in_slices(response.text)
+        except ValueError as error:
+            raise _not_json(response) from error
 
     async def _send(
         self,
@@ -264,14 +270,18 @@ def _body(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
-        return json.loads(response.text, parse_float=Decimal)
+        return loads(response.text)
     except ValueError as error:
-        raise BrokerUnavailable(
-            f"IBKR answered {response.status_code} with a body that is not JSON: "
-            f"{response.text[:200]!r}",
-            broker=BROKER,
-            status_code=response.status_code,
-        ) from error
+        raise _not_json(response) from error
+
+
+def _not_json(response: httpx.Response) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"IBKR answered {response.status_code} with a body that is not JSON: "
+        f"{response.text[:200]!r}",
+        broker=BROKER,
+        status_code=response.status_code,
+    )
 
 
 def _error_text(response: httpx.Response) -> str:
