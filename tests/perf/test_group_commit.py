@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal as D
 from typing import Any
 
@@ -16,7 +16,7 @@ from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.services import applier as applier_module
-from ordertrail.services.applier import Applier
+from ordertrail.services.applier import FLOWING_S, SLICE, Applier
 from ordertrail.storage import migrate
 from ordertrail.storage.engine import make_engine
 from ordertrail.storage.tables import order_events, orders
@@ -191,3 +191,65 @@ async def test_a_flush_interval_gathers_reports_that_arrive_just_after(engine: E
         assert applier.transactions == 1
     finally:
         applier.close()
+
+
+async def test_a_long_poll_is_committed_in_slices_with_stream_messages_between(
+    applier: Applier, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(applier_module, "FLOWING_S", 10.0)  # the stream never pauses here
+    batches: list[list[str]] = []
+    committed, go_on = threading.Event(), threading.Event()
+
+    def record(reports: Sequence[OrderReport]) -> None:
+        batches.append([r.broker_order_id or "" for r in reports])
+        if batches[-1][0] == "0":  # hold the writer after the first slice until s2 waits
+            committed.set()
+            go_on.wait(10)
+
+    applier.subscribe_reports(record)
+    await applier.apply([_report("s1", source="stream")])  # a stream flows
+    batches.clear()
+    polling = asyncio.create_task(applier.apply([_report(str(n)) for n in range(40)]))
+    await asyncio.to_thread(committed.wait, 10)
+    later = asyncio.create_task(applier.apply([_report("s2", source="stream")]))
+    await asyncio.sleep(0.05)
+    go_on.set()
+    await later
+    result = await polling
+    assert (result.reports, result.applied, result.orders_created) == (40, 40, 40)
+    slices = [[str(n) for n in range(a, min(a + SLICE, 40))] for a in range(0, 40, SLICE)]
+    assert batches == [slices[0], ["s2"], *slices[1:]]
+    assert _count(engine, orders) == 42
+
+
+async def test_a_long_poll_is_one_transaction_while_no_stream_flows(
+    applier: Applier, engine: Engine
+) -> None:
+    await asyncio.sleep(FLOWING_S)
+    result = await applier.apply([_report(str(n)) for n in range(40)])
+    assert result.applied == 40 and applier.transactions == 1
+
+
+async def test_a_failed_slice_fails_the_poll_and_leaves_what_committed(
+    applier: Applier, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = applier_module.apply_groups
+
+    def poisoned(uow: Any, groups: Any, clock: Any) -> Any:
+        if any(r.client_order_id == "poison" for group in groups for r in group):
+            raise RuntimeError("poisoned slice")
+        return real(uow, groups, clock)
+
+    monkeypatch.setattr(applier_module, "apply_groups", poisoned)
+    monkeypatch.setattr(applier_module, "FLOWING_S", 10.0)
+    poll = [_report(str(n)) for n in range(40)]
+    poll[20] = _report("20", client_order_id="poison")
+    await applier.apply([_report("s1", source="stream")])
+    with pytest.raises(RuntimeError, match="poisoned slice"):
+        await applier.apply(poll)
+    assert _count(engine, orders) == 1 + SLICE  # the first slice stays, like after a crash
+    assert (await applier.apply([_report("s2", source="stream")])).applied == 1
+
+
+def _tag(report: OrderReport) -> str:
+    return report.broker_order_id or ""

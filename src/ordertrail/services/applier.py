@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -31,11 +32,26 @@ ReportsListener = Callable[[Sequence[OrderReport]], None]
 T = TypeVar("T")
 
 
+POLL_SOURCES = frozenset({"poll", "lookup"})
+SLICE = 16  # reports of a poll taken per transaction while a stream flows
+FLOWING_S = 0.05  # a stream flows if one of its messages arrived this recently
+
+
 @dataclass
 class _Apply:
+    """One caller's reports; a poll's are committed a slice at a time while a stream flows
+    (`start`:`end` is the slice on its way, `so_far` what the slices before it changed)."""
+
     reports: list[OrderReport]
     loop: asyncio.AbstractEventLoop
     done: asyncio.Future[ApplyResult]
+    poll: bool = False
+    start: int = 0
+    end: int = 0
+    so_far: ApplyResult | None = None
+
+    def slice(self) -> list[OrderReport]:
+        return self.reports[self.start : self.end]
 
 
 Outcome = tuple[asyncio.Future[ApplyResult], ApplyResult | Exception]
@@ -79,6 +95,8 @@ class Applier:
         self._start_lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._report_listeners: list[ReportsListener] = []
+        self._later: deque[_Apply] = deque()  # polls with slices left (writer thread only)
+        self._streamed_at = -FLOWING_S
         self.totals = ApplyResult()
         self.latencies: list[float] = []
         self.transactions = 0
@@ -101,12 +119,21 @@ class Applier:
 
     async def apply(self, reports: Sequence[OrderReport]) -> ApplyResult:
         """Apply on the writer thread (with whatever else is waiting) and return what changed."""
-        if not reports:
-            return ApplyResult()
+        return await self.submit(reports)
+
+    def submit(self, reports: Sequence[OrderReport]) -> asyncio.Future[ApplyResult]:
+        """Queue reports for the writer thread (from a running loop) and return the future of
+        what they changed: `apply` without a task, for a caller that keeps several going."""
         loop = asyncio.get_running_loop()
-        item = self._submit(_Apply(list(reports), loop, loop.create_future()))
-        result: ApplyResult = await item.done
-        return result
+        done: asyncio.Future[ApplyResult] = loop.create_future()
+        if not reports:
+            done.set_result(ApplyResult())
+            return done
+        poll = all(r.source in POLL_SOURCES for r in reports)
+        if not poll:
+            self._streamed_at = time.monotonic()
+        self._submit(_Apply(list(reports), loop, done, poll))
+        return done
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run other database writes on the same writer thread (keeps SQLite single-writer)."""
@@ -135,9 +162,12 @@ class Applier:
     def _serve(self) -> None:
         held: _Apply | _Call | object | None = None
         while True:
-            item = held if held is not None else self._queue.get()
+            item = held if held is not None else self._next()
             held = None
             if item is _STOP:
+                for begun in self._later:  # finish what was begun, whole
+                    if not begun.done.cancelled():
+                        self._commit([self._take(begun, whole=True)])
                 return
             if isinstance(item, _Call):
                 if item.done.set_running_or_notify_cancel():  # False: cancelled while queued
@@ -149,10 +179,31 @@ class Applier:
             if batch:
                 self._commit(batch)
 
+    def _next(self) -> _Apply | _Call | object:
+        """The next item: what callers queued first, then the rest of a poll begun."""
+        if self._later:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                return self._later.popleft()
+        return self._queue.get()
+
+    def _take(self, item: _Apply, whole: bool = False) -> _Apply:
+        """Choose the slice of `item` to apply next: all it has left, or `SLICE` reports of
+        a poll while a stream flows. A poll's reports name one order each and its caller
+        waits for them all, so committing them in slices with stream messages in between
+        only moves where those messages fall among them, which timing decides anyway."""
+        item.end = len(item.reports)
+        flowing = time.monotonic() - self._streamed_at < FLOWING_S
+        if item.poll and flowing and not whole and item.end - item.start > SLICE:
+            item.end = item.start + SLICE
+        return item
+
     def _gather(self, first: _Apply) -> tuple[list[_Apply], _Apply | _Call | object | None]:
         """Take the reports waiting behind `first` (and those arriving within the flush
         interval), up to `max_batch`; return them and the first item of another kind."""
-        batch, count = [first], len(first.reports)
+        batch = [self._take(first)]
+        count = first.end - first.start
         deadline = time.monotonic() + self.flush_interval
         while count < self.max_batch:
             wait = deadline - time.monotonic()
@@ -162,18 +213,19 @@ class Applier:
                 break
             if not isinstance(item, _Apply):
                 return batch, item
-            batch.append(item)
-            count += len(item.reports)
+            batch.append(self._take(item))
+            count += item.end - item.start
         return batch, None
 
     def _commit(self, batch: list[_Apply]) -> None:
         """Apply a batch in one transaction; if it fails, apply each caller's reports alone so
         one bad batch of reports fails only its own caller."""
         started = time.perf_counter()
+        groups = [a.slice() for a in batch]
         try:
-            results = apply_groups(self._uow_factory(), [a.reports for a in batch], self._clock)
+            results = apply_groups(self._uow_factory(), groups, self._clock)
         except Exception as error:
-            if len(batch) == 1:
+            if len(batch) == 1:  # a poll's slices already committed stay: as after a crash
                 _hand_back(batch, [error])
                 return
             for single in batch:
@@ -182,12 +234,23 @@ class Applier:
         merged = ApplyResult()
         for result in results:
             merged.merge(result)
-        reports = [r for a in batch for r in a.reports] if self._report_listeners else []
+        reports = [r for group in groups for r in group] if self._report_listeners else []
         try:
             self._announce(merged, time.perf_counter() - started, reports)
         except Exception:  # committed all the same; a listener must not stop the writer
             log.exception("an apply listener failed")
-        _hand_back(batch, results)
+        finished, outcomes = [], []
+        for item, result in zip(batch, results, strict=True):
+            if item.so_far is not None:
+                item.so_far.merge(result)
+                result = item.so_far
+            if item.end < len(item.reports):  # a poll with slices left
+                item.so_far, item.start = result, item.end
+                self._later.append(item)
+            else:
+                finished.append(item)
+                outcomes.append(result)
+        _hand_back(finished, outcomes)
 
     def _announce(
         self, result: ApplyResult, seconds: float, reports: Sequence[OrderReport]
