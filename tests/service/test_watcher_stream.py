@@ -71,10 +71,12 @@ class RefusesOne(Applier):
 
     poison: OrderReport | None = None
 
-    async def apply(self, reports: Sequence[OrderReport]) -> ApplyResult:
+    def submit(self, reports: Sequence[OrderReport]) -> asyncio.Future[ApplyResult]:
         if self.poison is not None and self.poison in reports:
-            raise RuntimeError("disk full")
-        return await super().apply(reports)
+            failed: asyncio.Future[ApplyResult] = asyncio.get_running_loop().create_future()
+            failed.set_exception(RuntimeError("disk full"))
+            return failed
+        return super().submit(reports)
 
 
 @pytest.fixture
@@ -171,6 +173,38 @@ async def test_a_failed_apply_reconciles_at_once(app: App, clock: FakeClock) -> 
     assert broker.lists == lists + 1
     assert "disk full" in (watcher.stats.last_error or "")
     assert watcher.stats.reconnects == 0  # the stream itself was fine
+
+
+class SlowList(ScriptedStream):
+    """A broker whose list answers only when the test says (IBKR's paced list)."""
+
+    def __init__(self, sessions: list[list[StreamItem | asyncio.Event]]) -> None:
+        super().__init__(sessions)
+        self.answer = asyncio.Event()
+
+    async def list_orders(self, since: datetime) -> list[OrderReport]:
+        self.lists += 1
+        await self.answer.wait()
+        return list(self.listing)
+
+
+async def test_messages_are_applied_while_the_reconcile_on_connect_waits_for_the_list(
+    app: App,
+) -> None:
+    broker = SlowList([[StreamConnected(), _report("9", OrderStatus.PARTIAL, 4)]])
+    broker.listing = [replace(_report("9", OrderStatus.PARTIAL, 2), source="poll")]
+    watcher, task = await _watch(app, broker, app.applier)
+    try:
+        await eventually(lambda: _filled(app) == D(4), timeout=10)
+        assert broker.lists == 1 and not broker.answer.is_set()  # the list is still asked
+        broker.answer.set()
+        await eventually(lambda: watcher.stats.last_reconciled_at is not None, timeout=10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert _filled(app) == D(4)  # the older list moved nothing back
+    assert watcher.stats.reconnects == 0
 
 
 def _filled(app: App) -> D | None:

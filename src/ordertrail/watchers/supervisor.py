@@ -115,7 +115,22 @@ class AccountWatcher:
         """Apply the stream's messages in order without waiting for each commit: up to
         `STREAM_WINDOW` applies are in flight, so messages that arrive while one commits are
         committed together (the applier keeps their order). An apply that fails wakes the
-        poller at once, so what its messages carried is reconciled from the broker's list."""
+        poller at once, so what its messages carried is reconciled from the broker's list.
+
+        Each (re)connect reconciles from the broker's list beside the stream, not in front of
+        it (IBKR's paced list takes seconds). That is the poll that runs beside the stream all
+        the time anyway: the apply path takes reports in any order, changes nothing for one
+        it has seen, never moves a status back or lowers a filled quantity, and counts a fill
+        once by its execution id, so the list and the messages converge however they
+        interleave. Messages are read meanwhile, so none wait for the list."""
+        reconciling: set[asyncio.Task[SyncResult | None]] = set()
+        try:
+            await self._stream_sessions(reconciling)
+        finally:
+            for task in reconciling:
+                task.cancel()
+
+    async def _stream_sessions(self, reconciling: set[asyncio.Task[SyncResult | None]]) -> None:
         attempt = 0
         while True:
             session = self.broker.stream()
@@ -127,11 +142,12 @@ class AccountWatcher:
                     if isinstance(item, StreamConnected):
                         attempt = 0
                         self.stats.subscribed = True
-                        await _window(inflight, 0)
-                        await self.reconcile()
+                        task = asyncio.create_task(self.reconcile())
+                        reconciling.add(task)
+                        task.add_done_callback(reconciling.discard)
                         continue
                     reports = item.reports if isinstance(item, StreamBatch) else (item,)
-                    applying = asyncio.ensure_future(self.applier.apply(reports))
+                    applying = self.applier.submit(reports)
                     applying.add_done_callback(self._applied)
                     inflight.append(applying)
                     await _window(inflight, STREAM_WINDOW)
@@ -164,4 +180,6 @@ class AccountWatcher:
 async def _window(inflight: deque[asyncio.Future[ApplyResult]], keep: int) -> None:
     """Wait until at most `keep` applies are in flight (their outcomes go to `_applied`)."""
     while inflight and (len(inflight) > keep or inflight[0].done()):
-        await asyncio.wait([inflight.popleft()])
+        oldest = inflight.popleft()
+        if not oldest.done():
+            await asyncio.wait([oldest])
