@@ -92,6 +92,7 @@ class IbkrStream:
     def _connect_options(self, token: str) -> dict[str, Any]:
         options: dict[str, Any] = {
             "ping_interval": None,
+            "compression": None,  # small frames, often: inflating each cost more than it saved
             "close_timeout": 2,
             "max_size": 64 * 2**20,
             "logger": _protocol_log,
