@@ -3,6 +3,8 @@
 The baseline is the physical limit of the same database on the same machine: the very event
 rows the apply path wrote, inserted again with one `executemany` per batch (same batches, same
 commits) into a table shaped like `order_events` (same columns, unique key and foreign key).
+On SQLite both run with the write-ahead log checkpointed beside them, as `serve` does while its
+watchers write.
 
     python -m bench.apply_throughput [--quick] [--only sqlite|postgresql]
 """
@@ -23,6 +25,7 @@ from bench.perf_support.workload import build, seed
 from ordertrail.clock import FakeClock
 from ordertrail.domain.report import OrderReport
 from ordertrail.services.apply import ApplyResult, apply_reports
+from ordertrail.storage.checkpoint import wal_checkpoints
 from ordertrail.storage.history import EVENT_COLUMNS
 from ordertrail.storage.uow import SqlUnitOfWork
 
@@ -45,7 +48,7 @@ def _apply(engine: Engine, reports: list[OrderReport]) -> tuple[float, list[int]
     clock = FakeClock()
     total = ApplyResult()
     per_batch: list[int] = []
-    with stopwatch() as took:
+    with wal_checkpoints(engine), stopwatch() as took:  # as `serve` writes, watchers running
         for start in range(0, len(reports), BATCH):
             result = apply_reports(SqlUnitOfWork(engine), reports[start : start + BATCH], clock)
             per_batch.append(result.events)
@@ -85,7 +88,7 @@ def _raw(engine: Engine, first_event: int, per_batch: list[int]) -> float:
     mark = "%s" if engine.dialect.name == "postgresql" else "?"
     marks = ", ".join([mark] * len(EVENT_COLUMNS))
     insert = f"INSERT INTO bench_raw_events ({columns}) VALUES ({marks})"  # noqa: S608
-    with stopwatch() as took:
+    with wal_checkpoints(engine), stopwatch() as took:
         start = 0
         for count in per_batch:
             with engine.begin() as connection:
@@ -120,7 +123,7 @@ def breakdown(kind: str, size: int) -> None:
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "after_cursor_execute", after)
         clock = FakeClock()
-        with stopwatch() as took:
+        with wal_checkpoints(engine), stopwatch() as took:
             for start in range(0, len(reports), BATCH):
                 apply_reports(TimedCommits(engine), reports[start : start + BATCH], clock)
     statements = sum(v for k, v in spent.items() if k != "COMMIT")
