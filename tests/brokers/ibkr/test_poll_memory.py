@@ -20,7 +20,9 @@ from ordertrail.services import applier as applier_module
 from ordertrail.services.sync import sync_account
 from ordertrail.settings import Settings
 from ordertrail.storage.tables import fills
+from tests.brokers.ibkr.conftest import StreamRunner
 from tests.fakes.ibkr import FakeIbkrGateway
+from tests.support.eventually import eventually
 
 SINCE = datetime.now(UTC) - timedelta(days=1)
 
@@ -106,6 +108,96 @@ def test_ids_the_latest_trades_answer_no_longer_holds_are_forgotten():
     assert memory.new_trades(rows) == []
     assert memory.new_trades(rows[1:]) == []  # e1 is no longer listed: forgotten
     assert memory.new_trades(rows) == [rows[0]]  # so when it comes back it is reported
+
+
+async def _streaming(gateway: FakeIbkrGateway, broker: IbkrBroker) -> StreamRunner:
+    runner = StreamRunner(broker).start()
+    await eventually(lambda: runner.connects == 1 and broker.poll.streaming)
+    return runner
+
+
+async def test_while_streaming_the_trades_are_asked_for_only_if_the_list_shows_news(
+    gateway: FakeIbkrGateway, broker: IbkrBroker
+):
+    runner = await _streaming(gateway, broker)
+    try:
+        [order] = gateway.create_orders(1, symbol="SPY", quantity=10, price="1.25")
+        [first] = gateway.fill(order, 3, "1.25")
+        await eventually(lambda: first in runner.executions())
+        broker.committed(runner.reports())  # the stream's messages were applied
+        asked = gateway.calls["trades"]
+        polled = await broker.list_orders(SINCE)  # the connection's first poll asks anyway
+        assert gateway.calls["trades"] == asked + 1 and _executions(polled) == []
+        await broker.list_orders(SINCE)
+        assert gateway.calls["trades"] == asked + 1  # the list shows nothing unrecorded
+
+        gateway.set(drop_frames=2)  # the stream misses the next fill
+        [missed] = gateway.fill(order, 2, "1.30")
+        polled = await broker.list_orders(SINCE)
+        assert gateway.calls["trades"] == asked + 2 and _executions(polled) == [missed]
+        polled = await broker.list_orders(SINCE)  # not committed yet: asked again
+        assert gateway.calls["trades"] == asked + 3 and _executions(polled) == [missed]
+        broker.committed(polled)
+        assert _executions(await broker.list_orders(SINCE)) == []
+        assert gateway.calls["trades"] == asked + 3
+    finally:
+        await runner.stop()
+
+
+async def test_an_order_gone_from_the_list_or_looked_up_makes_the_poll_ask_for_the_trades(
+    gateway: FakeIbkrGateway, broker: IbkrBroker
+):
+    runner = await _streaming(gateway, broker)
+    try:
+        gone, kept = gateway.create_orders(2, symbol="SPY", quantity=10, price="1.25")
+        broker.committed(await broker.list_orders(SINCE))
+        asked = gateway.calls["trades"]
+        gateway.set(drop_frames=3)  # the stream misses all of this
+        [missed] = gateway.fill(gone, 4, "1.25")
+        gateway.set_status(kept, "Submitted")
+        gateway.set(max_rows=1)  # the list keeps the latest order only
+        polled = await broker.list_orders(SINCE)
+        assert [r.broker_order_id for r in polled] == [str(kept), str(gone)]  # one orphan
+        assert gateway.calls["trades"] == asked + 1 and _executions(polled) == [missed]
+        broker.committed(polled)
+        await broker.list_orders(SINCE)
+        assert gateway.calls["trades"] == asked + 1
+
+        await broker.get_order(str(gone))  # an order we hold as working, missing from the list
+        asked = gateway.calls["trades"]
+        await broker.list_orders(SINCE)
+        assert gateway.calls["trades"] == asked + 1
+        await broker.list_orders(SINCE)
+        assert gateway.calls["trades"] == asked + 1
+    finally:
+        await runner.stop()
+
+
+async def test_without_the_stream_every_poll_asks_for_the_trades(
+    gateway: FakeIbkrGateway, broker: IbkrBroker
+):
+    [order] = gateway.create_orders(1, symbol="SPY", quantity=10, price="1.25")
+    gateway.fill(order, 3, "1.25")
+    broker.committed(await broker.list_orders(SINCE))
+    asked = gateway.calls["trades"]
+    await broker.list_orders(SINCE)
+    await broker.list_orders(SINCE)
+    assert gateway.calls["trades"] == asked + 2
+
+
+async def test_the_trades_are_asked_for_every_interval_whatever_the_list_shows(
+    gateway: FakeIbkrGateway, gateway_broker_factory: Any
+):
+    broker = gateway_broker_factory(trades_full_interval_s=0.0)
+    runner = await _streaming(gateway, broker)
+    try:
+        asked = gateway.calls["trades"]
+        await broker.list_orders(SINCE)
+        await broker.list_orders(SINCE)
+        assert gateway.calls["trades"] == asked + 2
+    finally:
+        await runner.stop()
+        await broker.aclose()
 
 
 @pytest.fixture

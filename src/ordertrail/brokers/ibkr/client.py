@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,20 +16,17 @@ from websockets.asyncio.client import connect
 from ordertrail.brokers.ibkr.config import IbkrConfig
 from ordertrail.brokers.ibkr.contracts import ContractBook
 from ordertrail.brokers.ibkr.http import IbkrHttp
-from ordertrail.brokers.ibkr.memory import PollMemory
 from ordertrail.brokers.ibkr.parsing import (
     BROKER,
     INACTIVE,
     canonical_status,
     order_rows,
     parse_execution,
-    parse_order_row,
     parse_order_status,
-    report_from_trades,
-    row_account,
     with_executions,
 )
 from ordertrail.brokers.ibkr.placing import build_ticket, run_chain
+from ordertrail.brokers.ibkr.polling import ListPoll, trade_rows
 from ordertrail.brokers.ibkr.stream import Connect, IbkrStream
 from ordertrail.brokers.ibkr.values import id_text
 from ordertrail.clock import Clock, SystemClock
@@ -78,7 +74,8 @@ class IbkrBroker:
         self._keepalive: asyncio.Task[None] | None = None
         self._refs: dict[str, str] = {}
         self._inactive_since: dict[str, datetime] = {}
-        self.memory = PollMemory(BROKER, self.account_id)
+        self.poll = ListPoll(config, self.http, self.contracts)
+        self.memory = self.poll.memory
 
     # --- the port ----------------------------------------------------------------------
 
@@ -93,36 +90,20 @@ class IbkrBroker:
         rows = order_rows(await self.http.orders())
         if rows is None:
             raise BrokerUnavailable("IBKR live orders answer has no order list", broker=BROKER)
-        trades = _trade_rows(await self.http.trades(self._days_since(since)))
-        by_order: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for trade in self.memory.new_trades(trades):
-            if _ours(trade, self.account_id):
-                by_order[_trade_key(trade)].append(trade)
-        reports: list[OrderReport] = []
-        mine = (row for row in rows if _ours(row, self.account_id))
-        for report in self.memory.order_reports(mine, self._parse_row):
-            executions = by_order.pop(report.broker_order_id or "", [])
-            executions += by_order.pop(f"ref:{report.client_order_id}", [])
-            if executions:
-                parsed = (parse_execution(t) for t in executions)
-                report = with_executions(report, (e for e in parsed if e is not None))
-            reports.append(report)
-        for orphan_rows in by_order.values():
-            orphan = report_from_trades(orphan_rows, self.account_id, known=self.contracts.options)
-            if orphan is not None and (orphan.broker_order_id or orphan.client_order_id):
-                reports.append(orphan)
+        reports = await self.poll.reports(rows, self._days_since(since))
         return self.memory.same_as_before([await self._finish(report) for report in reports])
 
     async def get_order(self, broker_order_id: str) -> OrderReport | None:
         """Report one order of this session with its executions; None for an unknown id."""
         await self._ensure_ready()
+        self.poll.looked_up()
         body = await self.http.order_status(broker_order_id)
         if body is None:
             return None
         if not isinstance(body, dict) or "error" in body:
             raise BrokerUnavailable(f"IBKR order status answer: {body!r}", broker=BROKER)
         report = parse_order_status(body, self.account_id, known=self.contracts.options)
-        trades = _trade_rows(await self.http.trades(self.config.trades_max_days))
+        trades = trade_rows(await self.http.trades(self.config.trades_max_days))
         mine = [t for t in trades if id_text(t.get("order_id")) == broker_order_id]
         executions = (parse_execution(t) for t in mine)
         report = with_executions(report, (e for e in executions if e is not None))
@@ -202,20 +183,18 @@ class IbkrBroker:
         await self._ensure_ready()
         token = await self._tickle()
         self._forced_at = None  # a new socket: clear the gateway cache on the next poll
-        async for item in self._stream.session(token):
-            if isinstance(item, OrderReport):
-                yield await self._finish(item)
-            elif isinstance(item, StreamBatch):
-                yield StreamBatch(tuple([await self._finish(r) for r in item.reports]))
-            else:
-                yield item
-
-    def _parse_row(self, row: Mapping[str, Any]) -> OrderReport | None:
+        self.poll.connected()  # and ask for every trade
         try:
-            return parse_order_row(row, self.account_id, known=self.contracts.options)
-        except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
-            log.warning("IBKR order row left out, unreadable (%s): %.300r", error, row)
-            return None
+            async for item in self._stream.session(token):
+                if isinstance(item, OrderReport):
+                    yield await self._finish(item)
+                elif isinstance(item, StreamBatch):
+                    yield StreamBatch(tuple([await self._finish(r) for r in item.reports]))
+                else:
+                    self.poll.streaming = True  # subscribed
+                    yield item
+        finally:
+            self.poll.streaming = False
 
     async def _ensure_ready(self) -> None:
         if self._ready:
@@ -292,22 +271,3 @@ def _auth_status(body: Any) -> dict[str, Any] | None:
     iserver = body.get("iserver")
     status = iserver.get("authStatus") if isinstance(iserver, dict) else None
     return status if isinstance(status, dict) else None
-
-
-def _trade_rows(body: Any) -> list[Mapping[str, Any]]:
-    if body is None:
-        return []
-    if not isinstance(body, list):
-        raise BrokerUnavailable(f"IBKR trades answer is not a list: {body!r:.200}", broker=BROKER)
-    return [row for row in body if isinstance(row, dict)]
-
-
-def _trade_key(row: Mapping[str, Any]) -> str:
-    """Group trade rows by order id, or by order ref on builds that leave the id out."""
-    order_id = id_text(row.get("order_id"))
-    return order_id if order_id is not None else f"ref:{row.get('order_ref') or ''}"
-
-
-def _ours(row: Mapping[str, Any], account_id: str) -> bool:
-    account = row_account(row)
-    return account is None or account == account_id

@@ -19,6 +19,8 @@ class IbkrConfig:
     `orders_force_interval_s`: send `force=true` again this often (it also un-mutes `sor`
     after another client's filtered call).
     `ws_auth`: "cookie", "frame" or "both" (send the `api` cookie and the session frame).
+    `trades_full_interval_s`: while the websocket streams, a poll asks for the trades only if
+    the order list shows executions not recorded yet, and anyway at least this often.
     """
 
     account_id: str
@@ -42,6 +44,7 @@ class IbkrConfig:
     rate_limit_backoff_s: float = 60.0
     max_questions: int = 10
     trades_max_days: int = 7
+    trades_full_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.account_id:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
-from ordertrail.brokers.ibkr.values import id_text, text_or_none
+from ordertrail.brokers.ibkr.values import decimal_or_none, id_text, text_or_none
 from ordertrail.domain.report import OrderReport
 
 Row = Mapping[str, Any]
+ZERO = Decimal(0)
 
 
 class PollMemory:
@@ -27,6 +29,8 @@ class PollMemory:
     the latest trades answer no longer holds are forgotten, which keeps the memory as large
     as that answer; forgetting is always safe (an id forgotten is reported again and the
     apply path knows it by its execution id).
+
+    What is recorded also tells when a poll need not ask for the trades at all (`accounts_for`).
     """
 
     def __init__(self, broker: str, account_id: str) -> None:
@@ -34,8 +38,10 @@ class PollMemory:
         self.account_id = account_id
         self._rows: dict[str, tuple[Row, OrderReport]] = {}
         self._listed: dict[str, OrderReport] = {}
-        self._recorded: set[str] = set()
-        self._arrived: deque[str] = deque()  # filled by the writer thread, drained by the loop
+        self._recorded: dict[str, tuple[str, Decimal]] = {}  # execution id -> order, quantity
+        self._filled: dict[str, Decimal] = {}  # order -> quantity its recorded executions add up to
+        self._arrived: deque[tuple[str, str, Decimal]] = deque()  # from the writer thread
+        self._awaited: set[str] = set()  # executions the last trades answer had us report
 
     def committed(self, reports: Sequence[OrderReport]) -> None:
         """Note the executions of committed reports (called on the writer thread)."""
@@ -45,14 +51,14 @@ class PollMemory:
                 and report.broker == self.broker
                 and report.account_id == self.account_id
             ):
-                self._arrived.extend(e.execution_id for e in report.executions)
+                order = _order_key(report.broker_order_id, report.client_order_id)
+                self._arrived.extend((e.execution_id, order, e.quantity) for e in report.executions)
 
     def new_trades(self, rows: Iterable[Row]) -> list[Row]:
         """The trade rows whose executions are not known to be recorded; forget the ids this
         answer does not hold."""
+        self._take_arrivals()
         recorded = self._recorded
-        while self._arrived:
-            recorded.add(self._arrived.popleft())
         fresh: list[Row] = []
         held: set[str] = set()
         for row in rows:
@@ -63,8 +69,47 @@ class PollMemory:
                 held.add(execution_id)
                 if execution_id not in recorded:
                     fresh.append(row)
-        recorded &= held
+        for gone in [e for e in recorded if e not in held]:
+            self._forget(gone)
         return fresh
+
+    def await_recording(self, reports: Iterable[OrderReport]) -> None:
+        """Note the executions a poll built from a trades answer reports."""
+        self._awaited = {e.execution_id for r in reports for e in r.executions}
+
+    def accounts_for(self, rows: Sequence[Row]) -> bool:
+        """Tell whether the trades answer can only repeat what is recorded: every execution
+        the last answer had us report is recorded, no order of the last list is gone from
+        this one (it may have filled meanwhile), and every listed order's filled quantity is
+        covered by the executions recorded for it (an order's executions add up to it). A
+        row that does not say its filled quantity says no."""
+        self._take_arrivals()
+        self._awaited = {e for e in self._awaited if e not in self._recorded}
+        if self._awaited:
+            return False
+        if not self._rows.keys() <= {id_text(row.get("orderId")) for row in rows}:
+            return False
+        for row in rows:
+            filled = decimal_or_none(row.get("filledQuantity"))
+            order = _order_key(id_text(row.get("orderId")), text_or_none(row.get("order_ref")))
+            if filled is None or self._filled.get(order, ZERO) < filled:
+                return False
+        return True
+
+    def _take_arrivals(self) -> None:
+        while self._arrived:
+            execution_id, order, quantity = self._arrived.popleft()
+            if execution_id not in self._recorded:
+                self._recorded[execution_id] = (order, quantity)
+                self._filled[order] = self._filled.get(order, ZERO) + quantity
+
+    def _forget(self, execution_id: str) -> None:
+        order, quantity = self._recorded.pop(execution_id)
+        left = self._filled[order] - quantity
+        if left:
+            self._filled[order] = left
+        else:
+            del self._filled[order]
 
     def order_reports(
         self, rows: Iterable[Row], parse: Callable[[Row], OrderReport | None]
@@ -101,3 +146,7 @@ class PollMemory:
             out.append(report)
         self._listed = {r.broker_order_id: r for r in out if r.broker_order_id is not None}
         return out
+
+
+def _order_key(broker_order_id: str | None, client_order_id: str | None) -> str:
+    return broker_order_id if broker_order_id is not None else f"ref:{client_order_id or ''}"
