@@ -91,7 +91,7 @@ def classify(body: Any) -> PlaceAnswer:
                 text=text_or_none(body.get("text")),
                 req_id=id_text(body.get("reqId")),
                 message_ids=tuple(filter(None, [text_or_none(body.get("messageId"))])),
-                options=tuple(str(o) for o in body.get("options") or ()),
+                options=tuple(str(o) for o in _listed(body.get("options"))),
                 raw=body,
             )
         if body.get("error"):
@@ -195,3 +195,8 @@ async def _answer_prompt(http: IbkrHttp, config: IbkrConfig, answer: PlaceAnswer
 
 def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _listed(value: Any) -> list[Any]:
+    """A list the gateway sent, or none for anything else."""
+    return value if isinstance(value, list) else []
