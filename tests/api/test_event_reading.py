@@ -10,7 +10,7 @@ from ordertrail.api.events import Changed, EventHub, merge
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
-from tests.api.support import World
+from tests.api.support import ACCOUNT, ALERTS, TestClient, World, entry, submit
 
 
 def _report(broker_order_id: str, status: OrderStatus = OrderStatus.PLACED) -> OrderReport:
@@ -72,3 +72,43 @@ async def test_events_queued_while_a_client_waits_its_turn_are_sent_in_one_chunk
     assert [json.loads(data)["id"] for data in datas] == [1, 2, 3]
     assert chunk.count("id: ") == 3 and chunk.endswith("\n\n")
     assert hub.clients == 0
+
+
+async def test_live_events_show_each_row_exactly_as_the_api_does(
+    client: TestClient, world: World
+) -> None:
+    client.post("/api/alerts/import", json=ALERTS)
+    order = submit(client, entry(client, "TSLA", "4", limit_price="2.50"))["order"]
+    fill = OrderReport(
+        broker="paper",
+        account_id=ACCOUNT,
+        broker_order_id=order["brokerOrderId"],
+        status=OrderStatus.FILLED,
+        filled_quantity=Decimal(4),
+        avg_fill_price=Decimal("2.45"),
+        quantity=Decimal(4),
+        instrument=Instrument("TSLA", strike=Decimal(95), right="C"),
+    )
+    result = world.app.applier.apply_now([fill])
+    assert result.order_ids and result.trade_ids and result.alert_ids
+    reader = ChangeReader(world.app.engine)
+    try:
+        events = await reader.read(
+            Changed(
+                frozenset(result.order_ids),
+                frozenset(result.trade_ids),
+                frozenset(result.alert_ids),
+            )
+        )
+    finally:
+        reader.close()
+    alerts = {a["id"]: a for a in client.get("/api/alerts").json()["data"]}
+    for kind, data in events:
+        if kind == "order":
+            assert data == client.get(f"/api/orders/{data['id']}").json()["order"]
+        elif kind == "trade":
+            shown = client.get(f"/api/trades/{data['id']}").json()
+            assert data == {k: v for k, v in shown.items() if k != "orders"}
+        else:
+            assert data == alerts[data["id"]]
+    assert [kind for kind, _ in events] == ["order", "trade", "alert", "alert"]

@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, Connection, Engine, Select, Table, bindparam, select
+from sqlalchemy import Connection, Engine, Table
 
 from ordertrail.services.listings import alert_json, trade_json
 from ordertrail.services.queries import order_json
+from ordertrail.storage import driver
 from ordertrail.storage.tables import alerts, orders, trades
+from ordertrail.storage.types import Codec, row_decoder
 
 
 class ChangeSet(Protocol):
@@ -24,29 +26,26 @@ class ChangeSet(Protocol):
     def alert_ids(self) -> frozenset[int]: ...
 
 
-def _by_ids(table: Table) -> Select[Any]:
-    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
-    return select(table).where(table.c.id.in_(ids)).order_by(table.c.id)
-
-
 INLINE_ROWS = 32  # at most this many rows are read on the loop (a poll's hundreds are not)
-
-# Built once: building and coercing the query again costs more than running it.
-_ORDERS, _TRADES, _ALERTS = _by_ids(orders), _by_ids(trades), _by_ids(alerts)
 
 
 def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, Any]]:
-    """Read what a batch touched, as (event kind, JSON) pairs: orders, then trades, then alerts."""
+    """Read what a batch touched, as (event kind, JSON) pairs: orders, then trades, then alerts
+    (one query each, straight through the driver: a stream message's read is the hot path)."""
     events: list[tuple[str, Any]] = []
-    readers: tuple[tuple[frozenset[int], str, Select[Any], Callable[[Any], Any]], ...] = (
-        (changed.order_ids, "order", _ORDERS, order_json),
-        (changed.trade_ids, "trade", _TRADES, trade_json),
-        (changed.alert_ids, "alert", _ALERTS, alert_json),
+    codec = Codec(connection.dialect.name)
+    readers: tuple[tuple[frozenset[int], str, Table, Callable[[Any], Any]], ...] = (
+        (changed.order_ids, "order", orders, order_json),
+        (changed.trade_ids, "trade", trades, trade_json),
+        (changed.alert_ids, "alert", alerts, alert_json),
     )
-    for ids, kind, query, render in readers:
+    for ids, kind, table, render in readers:
         if ids:
-            rows = connection.execute(query, {"ids": sorted(ids)})
-            events.extend((kind, render(row)) for row in rows)
+            names = [column.name for column in table.columns]
+            sql = codec.select(table, names, f"id {codec.in_list('bigint')} ORDER BY id")
+            decode = row_decoder(table)
+            rows = driver.rows(connection, sql, (codec.list_param(sorted(ids)),))
+            events.extend((kind, render(decode(row))) for row in rows)
     return events
 
 

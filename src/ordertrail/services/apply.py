@@ -147,7 +147,8 @@ class _Batch:
             self.account_of[order_id] = account_id
             self._remember(order_id, broker, account_id, broker_id, client_id, external)
         trade_ids = {t for t in map(trade_of, self.lean.values()) if t is not None}
-        self.consequences = Consequences(self.uow, self.now, self.pending, trade_ids)
+        symbols = {r.instrument.symbol for r in everything if r.instrument is not None}
+        self.consequences = Consequences(self.uow, self.now, self.pending, trade_ids, symbols)
         if any(report.executions for report in everything):
             self.fills = dict(self.uow.history.fills_for(self.lean))
         if not small:

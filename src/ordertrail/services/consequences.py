@@ -38,12 +38,19 @@ PROPOSAL_STATUS: dict[OrderStatus, ProposalStatus] = {
 class Consequences:
     """Follow an order's change to its trade, proposal and alerts, in the same transaction.
 
-    Trades and alerts are read once per batch (the trades of every loaded order in one query,
-    the first time one is needed); every write goes to the batch's pending writes.
+    Trades and alerts are read once per batch, the first time one is needed: the trades of
+    every loaded order in one query, the alerts on every symbol the batch's reports name in
+    another (a symbol found only on a stored order costs one more). Every write goes to the
+    batch's pending writes.
     """
 
     def __init__(
-        self, uow: UnitOfWork, now: datetime, pending: PendingWrites, trade_ids: Iterable[int]
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        pending: PendingWrites,
+        trade_ids: Iterable[int],
+        symbols: Iterable[str] = (),
     ) -> None:
         self.uow = uow
         self.now = now
@@ -51,7 +58,8 @@ class Consequences:
         self._trade_ids = set(trade_ids)
         self._trades: dict[int, Trade] | None = None
         self._written: dict[int, Trade] = {}  # trades this batch wrote, as a read would show
-        self._alerts: dict[str, list[Alert]] | None = None
+        self._symbols = {symbol.upper() for symbol in symbols}
+        self._alerts: dict[str, list[Alert]] = {}  # by symbol, for every symbol read
         self._matches: dict[int, tuple[Instrument, AlertMatch]] = {}
 
     def follow(self, order: Order, change: Change, result: ApplyResult) -> Order:
@@ -156,11 +164,14 @@ class Consequences:
 
     def _alerts_on(self, symbol: str) -> list[Alert]:
         """The alerts on one symbol, in the order `alerts.all()` gives (read once per batch)."""
-        if self._alerts is None:
-            self._alerts = {}
-            for alert in self.uow.alerts.for_matching():
+        wanted = symbol.upper()
+        if wanted not in self._alerts:
+            unread = (self._symbols | {wanted}) - self._alerts.keys()
+            for name in unread:
+                self._alerts[name] = []
+            for alert in self.uow.alerts.for_matching(unread):
                 self._alerts.setdefault(alert.symbol.upper(), []).append(alert)
-        return self._alerts.get(symbol.upper(), [])
+        return self._alerts[wanted]
 
 
 def _order_update(order: Order, now: datetime) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Row, or_, select
 
 from ordertrail.errors import NotFound
 from ordertrail.services.queries import iso, money, order_json
@@ -52,9 +52,9 @@ def list_orders_page(connection: Connection, wanted: OrderFilter) -> Page:
     return Page(rows, rows[-1]["id"] if more and rows else None)
 
 
-def trade_json(row: Any) -> dict[str, Any]:
-    """One trade with decimals as strings."""
-    r = row._mapping
+def trade_json(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """One trade with decimals as strings (from a row or a mapping of decoded values)."""
+    r = row._mapping if isinstance(row, Row) else row
     instrument = r["instrument"] or {}
     return {
         "id": r["id"],
@@ -111,9 +111,10 @@ def get_trade(connection: Connection, trade_id: int) -> dict[str, Any]:
     return trade_json(row) | {"orders": [order_json(o) for o in linked]}
 
 
-def alert_json(row: Any) -> dict[str, Any]:
-    """One alert with its open flag and last order update."""
-    r = row._mapping
+def alert_json(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """One alert with its open flag and last order update (from a row or a mapping of
+    decoded values)."""
+    r = row._mapping if isinstance(row, Row) else row
     return {
         "id": r["id"],
         "source": r["source"],

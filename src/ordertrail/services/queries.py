@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 
 from ordertrail.errors import NotFound
 from ordertrail.storage.tables import fills, order_events, orders
@@ -16,9 +17,10 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def order_json(row: Any) -> dict[str, Any]:
-    """One order as `orders list --json` prints it (decimals as strings)."""
-    r = row._mapping
+def order_json(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """One order as `orders list --json` prints it (decimals as strings), from a row or a
+    mapping of decoded column values."""
+    r = row._mapping if isinstance(row, Row) else row
     return {
         "id": r["id"],
         "broker": r["broker"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.alert import Alert, LastOrderUpdate
+from ordertrail.storage import driver
 from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.tables import alerts
 from ordertrail.storage.types import Codec, dump_json, read_money
@@ -51,12 +52,16 @@ class AlertRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def for_matching(self) -> list[Alert]:
-        """Every alert with what matching reads (source, key, symbol, strike, right, expiry,
-        contract id), in `all()`'s order; documents and last updates are left unread."""
+    def for_matching(self, symbols: Collection[str]) -> list[Alert]:
+        """The alerts on `symbols` (as stored: upper case) with what matching reads (source,
+        key, symbol, strike, right, expiry, contract id), in `all()`'s order; documents and
+        last updates are left unread."""
+        if not symbols:
+            return []
         columns = ("id", "source", "key", "symbol", "open", "strike", "right", "expiry")
         codec = Codec(self._c.dialect.name)
-        sql = codec.select(alerts, (*columns, "contract_id")) + " ORDER BY source, id"
+        condition = f"symbol {codec.in_list('text')} ORDER BY source, id"
+        sql = codec.select(alerts, (*columns, "contract_id"), condition)
         found = []
         for (
             aid,
@@ -68,7 +73,7 @@ class AlertRepository:
             right,
             expiry,
             contract_id,
-        ) in self._c.exec_driver_sql(sql).fetchall():
+        ) in driver.rows(self._c, sql, (codec.list_param(sorted(symbols)),)):
             found.append(
                 Alert(
                     id=aid,

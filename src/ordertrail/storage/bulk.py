@@ -1,8 +1,8 @@
 """Many rows into or over one table: `executemany` on SQLite; on PostgreSQL `COPY` for new
 rows and one `UPDATE ... FROM json_to_recordset(...)` for changed ones.
 
-`COPY` bypasses SQLAlchemy's execution, so the engine's cursor events are fired for it by hand:
-whatever counts or times statements (the benchmarks, the tests) sees it like any other.
+Every statement goes straight to the driver (see `driver`), announced to the engine's cursor
+events: whatever counts or times statements (the benchmarks, the tests) sees it, COPY too.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Connection, Integer, Table
 from sqlalchemy.types import TypeEngine
 
+from ordertrail.storage import driver
 from ordertrail.storage.types import Codec, Money, UtcDateTime, column_names
 
 
@@ -31,18 +32,15 @@ def insert_rows(
     if not rows:
         return
     if not codec.postgresql:
-        connection.exec_driver_sql(codec.insert(table, columns), rows)
+        driver.run_many(connection, codec.insert(table, columns), rows)
         return
-    driver = connection.connection.driver_connection
-    assert driver is not None
     statement = f"COPY {table.name} ({column_names(table, columns)}) FROM STDIN"
-    dispatch = connection.dispatch
-    with driver.cursor() as cursor:
-        dispatch.before_cursor_execute(connection, cursor, statement, rows, None, True)
-        with cursor.copy(statement) as copy:  # about 4x the rows per second of executemany
-            for row in rows:
-                copy.write_row(row)
-        dispatch.after_cursor_execute(connection, cursor, statement, rows, None, True)
+    with (
+        driver.announced(connection, statement, rows) as cursor,
+        cursor.copy(statement) as copy,  # about 4x the rows per second of executemany
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def update_rows(
@@ -60,7 +58,7 @@ def update_rows(
     if not rows:
         return
     if not codec.postgresql:
-        connection.exec_driver_sql(codec.update(table, columns), rows)
+        driver.run_many(connection, codec.update(table, columns), rows)
         return
     names = [column_names(table, [column]) for column in columns]
     sets = ", ".join(f"{name} = v.c{n}" for n, name in enumerate(names))
@@ -73,7 +71,7 @@ def update_rows(
     )
     keys = [f"c{n}" for n in range(len(columns))] + ["id"]
     document = json.dumps([dict(zip(keys, row, strict=True)) for row in rows], default=_json)
-    connection.exec_driver_sql(statement, (document,))
+    driver.run(connection, statement, (document,))
 
 
 def _pg_type(kind: TypeEngine[Any]) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ordertrail.errors import ConfigurationError
+from ordertrail.storage import driver
 
 WRITE_OPTION = "ordertrail_write"
 
@@ -66,6 +67,6 @@ def _sqlite_engine(url: str) -> Engine:
     def _begin(connection: Any) -> None:
         # Writers take the lock up front: no deadlocked read-to-write upgrades between processes.
         writing = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        driver.run(connection, "BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine

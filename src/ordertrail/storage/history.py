@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from ordertrail.domain.events import Fill, OrderEvent
+from ordertrail.storage import driver
 from ordertrail.storage.bulk import insert_rows
 from ordertrail.storage.tables import fills, order_events
 from ordertrail.storage.types import Codec, read_datetime, read_money
@@ -61,16 +62,18 @@ class HistoryRepository:
         codec = Codec(self._c.dialect.name)
         columns = ("order_id", "execution_id", "quantity", "price", "executed_at", "synthetic")
         sql = codec.select(fills, columns, f"order_id {codec.in_list('bigint')} ORDER BY id")
-        for row in self._c.exec_driver_sql(sql, (codec.list_param(ids),)):
-            quantity, price = read_money(row.quantity), read_money(row.price)
+        for order_id, execution_id, amount, paid, executed_at, synthetic in driver.rows(
+            self._c, sql, (codec.list_param(ids),)
+        ):
+            quantity, price = read_money(amount), read_money(paid)
             assert quantity is not None and price is not None
-            grouped[row.order_id].append(
+            grouped[order_id].append(
                 Fill(
-                    execution_id=row.execution_id,
+                    execution_id=execution_id,
                     quantity=quantity,
                     price=price,
-                    executed_at=read_datetime(row.executed_at),
-                    synthetic=bool(row.synthetic),
+                    executed_at=read_datetime(executed_at),
+                    synthetic=bool(synthetic),
                 )
             )
         return grouped

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
+from ordertrail.storage import driver
 from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.order_rows import (
     COLUMNS,
@@ -69,7 +70,7 @@ class OrderRepository:
 
     def load_for_reports(
         self, reports: Sequence[OrderReport], codec: Codec, columns: Sequence[str] = COLUMNS
-    ) -> list[Row[Any]]:
+    ) -> list[Any]:
         """Raw rows (`columns`, in id order) of every order the reports name by broker key or
         by client order id: one statement (an index lookup per key, whatever their number;
         the two kinds of key are ORed, hence `any_of`)."""
@@ -100,15 +101,15 @@ class OrderRepository:
             return []
         condition = " OR ".join(conditions) + " ORDER BY id"
         sql = codec.select(orders, columns, condition, as_text=MONEY if columns == LEAN else ())
-        return list(self._c.exec_driver_sql(sql, tuple(params)).fetchall())
+        return driver.rows(self._c, sql, params)
 
-    def load_rows(self, order_ids: Iterable[int], codec: Codec) -> list[Row[Any]]:
+    def load_rows(self, order_ids: Iterable[int], codec: Codec) -> list[Any]:
         """Raw rows (`COLUMNS`) of the given orders, in id order, in one query."""
         ids = sorted(set(order_ids))
         if not ids:
             return []
         sql = codec.select(orders, COLUMNS, f"id {codec.in_list('bigint')} ORDER BY id")
-        return list(self._c.exec_driver_sql(sql, (codec.list_param(ids),)).fetchall())
+        return driver.rows(self._c, sql, (codec.list_param(ids),))
 
     def add(self, values: Mapping[str, Any]) -> int:
         """Insert an order row and return its id."""
@@ -124,7 +125,7 @@ class OrderRepository:
         names = [column.name for column in orders.columns if column.name in given]
         binds = [_binder(orders.c[name].type, codec) for name in names]
         params = [tuple(b(row.get(n)) for n, b in zip(names, binds, strict=True)) for row in rows]
-        self._c.exec_driver_sql(codec.insert(orders, names), params)
+        driver.run_many(self._c, codec.insert(orders, names), params)
 
     def save_state(
         self, order: Order, *, at: datetime, extra: Mapping[str, Any] | None = None
@@ -163,7 +164,7 @@ class OrderRepository:
             "AND status IN ('PENDING', 'PLACED', 'PARTIAL')"
         )
         sql = codec.select(orders, ("id", "broker_order_id"), condition)
-        rows = self._c.exec_driver_sql(sql, (broker, account_id))
+        rows = driver.rows(self._c, sql, (broker, account_id))
         return sorted((row[0], row[1]) for row in rows)  # see `_where` for why not in SQL
 
     def awaiting_placement(self, broker: str, account_id: str) -> list[Order]:
@@ -182,7 +183,7 @@ class OrderRepository:
         """
         codec = self.codec
         sql = codec.select(orders, COLUMNS, condition.format(m=codec.mark))
-        rows = sorted(self._c.exec_driver_sql(sql, params).fetchall(), key=lambda row: row[0])
+        rows = sorted(driver.rows(self._c, sql, params), key=lambda row: row[0])
         return [order_from_raw(row, state_from_raw(row)) for row in rows]
 
     def delete(self, order_id: int) -> None:
@@ -212,9 +213,9 @@ def next_ids(connection: Connection, table: Table, count: int) -> list[int]:
         return []
     if connection.dialect.name == "postgresql":
         sql = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
-        values = connection.exec_driver_sql(sql, (table.name, count))
+        values = driver.rows(connection, sql, (table.name, count))
         return sorted(int(value) for (value,) in values)
-    last = connection.exec_driver_sql(_LAST_ID[table.name]).scalar()
+    ((last,),) = driver.rows(connection, _LAST_ID[table.name])
     start = int(last or 0) + 1
     return list(range(start, start + count))
 

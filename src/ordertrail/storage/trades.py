@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ordertrail.domain.copying import changed
 from ordertrail.domain.trade import Direction, Trade, TradeStatus
+from ordertrail.storage import driver
 from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.codec import instrument_from_json, instrument_to_json
 from ordertrail.storage.orders import next_ids
@@ -46,8 +47,8 @@ def trade_from_row(row: Any) -> Trade:
     )
 
 
-def trade_from_raw(row: Any) -> Trade:
-    """Build the domain trade from a raw `trades` row (no column type processing)."""
+def trade_from_raw(row: Mapping[str, Any]) -> Trade:
+    """Build the domain trade from a raw `trades` row, by column name (no type processing)."""
     return trade_from_row(_Decoded(row))
 
 
@@ -56,11 +57,11 @@ class _Decoded:
 
     _MONEY = frozenset({"quantity", "entry_price", "exit_quantity", "exit_price", "realized_pnl"})
 
-    def __init__(self, row: Any) -> None:
+    def __init__(self, row: Mapping[str, Any]) -> None:
         self._row = row
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._row, name)
+        value = self._row[name]
         if name in self._MONEY:
             return read_money(value)
         if name in ("opened_at", "closed_at"):
@@ -137,9 +138,13 @@ class TradeRepository:
         if not ids:
             return {}
         codec = Codec(self._c.dialect.name)
-        sql = codec.select(trades, ("id", *_COLUMNS), f"id {codec.in_list('bigint')}")
-        rows = self._c.exec_driver_sql(sql, (codec.list_param(ids),))
-        return {row.id: trade_from_raw(row) for row in rows}
+        names = ("id", *_COLUMNS)
+        rows = driver.rows(
+            self._c,
+            codec.select(trades, names, f"id {codec.in_list('bigint')}"),
+            (codec.list_param(ids),),
+        )
+        return {row[0]: trade_from_raw(dict(zip(names, row, strict=True))) for row in rows}
 
     def insert_many(self, new: Sequence[Trade], at: datetime, codec: Codec) -> None:
         """Insert trades whose ids are already reserved (see `orders.next_ids`)."""
@@ -147,7 +152,7 @@ class TradeRepository:
             names = ("id", *_COLUMNS, "created_at", "updated_at")
             stamp = codec.when(at)
             params = [(t.id, *_params(t, codec), stamp, stamp) for t in new]
-            self._c.exec_driver_sql(codec.insert(trades, names), params)
+            driver.run_many(self._c, codec.insert(trades, names), params)
 
     def save_many(self, changed: Sequence[Trade], at: datetime, codec: Codec) -> None:
         """Write what `save` writes, for many trades in one statement."""

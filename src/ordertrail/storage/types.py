@@ -6,13 +6,14 @@ driver-native values and read raw rows without per-column type processing.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String, Table, Text
+from sqlalchemy import Boolean, DateTime, Dialect, Numeric, String, Table, Text
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -220,7 +221,7 @@ class Codec:
         return json.dumps(list(values))
 
     # Statements built from the names in `tables.py` (checked here); values are always
-    # parameters, never text in the statement.
+    # parameters, never text in the statement. Each is built once per shape and kept.
 
     def select(
         self,
@@ -231,23 +232,76 @@ class Codec:
     ) -> str:
         """`SELECT columns FROM table [WHERE condition]` (the condition may end in ORDER BY);
         `as_text` columns come back as text on PostgreSQL too (cheaper to read than NUMERIC)."""
-        names = _names(table, columns)
-        if self.postgresql and as_text:
-            names = ", ".join(
-                f"{_quoted(table, c)}::text" if c in as_text else _quoted(table, c) for c in columns
-            )
-        where = f" WHERE {condition}" if condition else ""
-        return f"SELECT {names} FROM {table.name}{where}"  # noqa: S608
+        return _select(self.postgresql, table, tuple(columns), condition, frozenset(as_text))
 
     def insert(self, table: Table, columns: Sequence[str]) -> str:
         """`INSERT INTO table (columns) VALUES (...)`."""
-        marks = self.marks(len(columns))
-        return f"INSERT INTO {table.name} ({_names(table, columns)}) VALUES ({marks})"  # noqa: S608
+        return _insert(self.postgresql, table, tuple(columns))
 
     def update(self, table: Table, columns: Sequence[str]) -> str:
         """`UPDATE table SET column = ..., ... WHERE id = ...` (the id is the last parameter)."""
-        sets = ", ".join(f"{_quoted(table, name)} = {self.mark}" for name in columns)
-        return f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}"  # noqa: S608
+        return _update(self.postgresql, table, tuple(columns))
+
+
+@functools.lru_cache(maxsize=512)
+def _select(
+    postgresql: bool,
+    table: Table,
+    columns: tuple[str, ...],
+    condition: str,
+    as_text: frozenset[str],
+) -> str:
+    names = _names(table, columns)
+    if postgresql and as_text:
+        names = ", ".join(
+            f"{_quoted(table, c)}::text" if c in as_text else _quoted(table, c) for c in columns
+        )
+    where = f" WHERE {condition}" if condition else ""
+    return f"SELECT {names} FROM {table.name}{where}"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=512)
+def _insert(postgresql: bool, table: Table, columns: tuple[str, ...]) -> str:
+    marks = ", ".join(["%s" if postgresql else "?"] * len(columns))
+    return f"INSERT INTO {table.name} ({_names(table, columns)}) VALUES ({marks})"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=512)
+def _update(postgresql: bool, table: Table, columns: tuple[str, ...]) -> str:
+    mark = "%s" if postgresql else "?"
+    sets = ", ".join(f"{_quoted(table, name)} = {mark}" for name in columns)
+    return f"UPDATE {table.name} SET {sets} WHERE id = {mark}"  # noqa: S608
+
+
+RawDecoder = Callable[[Sequence[Any]], dict[str, Any]]
+
+
+@functools.cache
+def row_decoder(table: Table) -> RawDecoder:
+    """Decode a raw row of every column of `table` (as a driver gives it, in table order)
+    into a dict of the values the column types would give."""
+    names = tuple(column.name for column in table.columns)
+    readers = tuple(_reader(column.type) for column in table.columns)
+
+    def decode(row: Sequence[Any]) -> dict[str, Any]:
+        return {
+            name: value if read is None or value is None else read(value)
+            for name, read, value in zip(names, readers, row, strict=True)
+        }
+
+    return decode
+
+
+def _reader(kind: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(kind, Money):
+        return read_money
+    if isinstance(kind, UtcDateTime):
+        return read_datetime
+    if isinstance(kind, JsonText):
+        return json.loads
+    if isinstance(kind, Boolean):
+        return bool
+    return None
 
 
 def column_names(table: Table, columns: Sequence[str]) -> str:
