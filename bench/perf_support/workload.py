@@ -300,11 +300,17 @@ def order_view(p: PlannedOrder, step: int, at: datetime) -> dict[str, Any]:
 
 
 def arrivals(planned: list[PlannedOrder], seed: int = 11, duplicates: float = 0.1) -> list[Any]:
-    """Every (order, step) in arrival order: orders overlap, each order's steps stay in order."""
+    """Every (order, step) in arrival order: orders overlap, each order's steps stay in order.
+
+    Orders are placed in the order of their ids, as a live database numbers them (ours are
+    recorded just before they are placed, external ones when they are first seen), each at
+    a random moment of the day; their reports follow over the next seconds to minutes.
+    """
     rng = random.Random(seed)
+    placed = sorted(rng.uniform(0, len(planned)) for _ in planned)
     timed: list[tuple[float, int, int]] = []
     for index, p in enumerate(planned):
-        moment = rng.uniform(0, len(planned))
+        moment = placed[index]
         for step in range(len(p.path)):
             moment += rng.uniform(1, 30)
             timed.append((moment, index, step))
