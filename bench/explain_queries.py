@@ -41,6 +41,15 @@ def _reports(count: int, total: int) -> list[OrderReport]:
     ][:count]
 
 
+def _executions(count: int, total: int) -> list[tuple[str, str, str]]:
+    """Executions a batch names: half of them recorded (see `bulk.load`), half new."""
+    step = max(total // count, 1)
+    return [
+        ("tradier", "VA000001", f"tradier:VA000001:{10_000_000 + n}:{1 + n % 2}")
+        for n in range(0, total, step)
+    ][:count]
+
+
 def _captured(connection: Connection, work: Callable[[], Any]) -> list[tuple[str, Any]]:
     """The statements `work` sends (SELECTs only), with their parameters."""
     seen: list[tuple[str, Any]] = []
@@ -59,6 +68,8 @@ def _captured(connection: Connection, work: Callable[[], Any]) -> list[tuple[str
 
 def _plan(connection: Connection, statement: str, parameters: Any) -> tuple[list[str], list[str]]:
     """The plan's lines, and the reads in it of a whole large table."""
+    if isinstance(parameters, list):  # as the driver took them: a list is positional
+        parameters = tuple(parameters)
     if connection.dialect.name == "postgresql":
         rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
         lines = [row[0] for row in rows]
@@ -109,13 +120,17 @@ def explain(kind: str, size: int) -> int:
                 "apply: full rows of changing orders": lambda: orders.load_rows(
                     range(1, size, 200), orders.codec
                 ),
-                "apply: fills of the batch's orders": lambda: uow.history.fills_for(
-                    range(1, size, 200)
+                "apply: which of a batch's executions are recorded": lambda: (
+                    uow.history.recorded_executions(
+                        range(1, size, 200), _executions(size // 200, size)
+                    )
                 ),
                 "apply: trades of the batch's orders": lambda: uow.trades.load_many(
                     range(1, size // 3, 200)
                 ),
-                "sync: working orders of an account (ids)": lambda: orders.working("tradier", "VA000001"),
+                "sync: working orders of an account (ids)": lambda: orders.working(
+                    "tradier", "VA000001"
+                ),
                 "board: first page": lambda: proposals_and_orders(connection, BoardFilter()),
                 "board: page half-way back": lambda: proposals_and_orders(
                     connection, BoardFilter(before=size // 2)

@@ -48,7 +48,9 @@ def _instrument(n: int) -> str:
     )
 
 
-def _rows(n: int, total: int) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...] | None]:
+def _rows(
+    n: int, total: int, fills: bool
+) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...] | None]:
     """Proposal, order and (one order in three) trade number `n` (ids are n + 1); orders are
     finished but for the newest 1 in 200, of which most still work."""
     pid = n + 1
@@ -71,7 +73,7 @@ def _rows(n: int, total: int) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[A
         pid, "tradier", "VA000001", str(10_000_000 + n), tag, pid, trade_id, kind, "sent",
         False, status, status.lower(), root, None, instrument, "buy_to_open", "limit", quantity,
         filled, quantity - filled, price if filled else None, price, None, "[]", None, 4, at,
-        None, at, at,
+        None, at, at, filled if fills else 0, filled * price if fills else 0,
     )  # fmt: skip
     trade = None
     if trade_id is not None:
@@ -89,6 +91,7 @@ COLUMNS = {
     "fills": [c.name for c in fills_table.columns],
 }
 TABLES = ("trades", "proposals", "orders", "fills")  # parents first
+_UPDATED_AT = COLUMNS["orders"].index("updated_at")
 
 
 def _chunks(total: int, fills: bool) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
@@ -97,13 +100,13 @@ def _chunks(total: int, fills: bool) -> Iterator[dict[str, list[tuple[Any, ...]]
             "proposals": [], "orders": [], "trades": [], "fills": []
         }  # fmt: skip
         for n in range(start, min(start + CHUNK, total)):
-            proposal, order, trade = _rows(n, total)
+            proposal, order, trade = _rows(n, total, fills)
             batch["proposals"].append(proposal)
             batch["orders"].append(order)
             if trade is not None:
                 batch["trades"].append(trade)
             if fills and order[18]:  # filled_quantity
-                at = order[-1]
+                at = order[_UPDATED_AT]
                 batch["fills"].append(
                     (n + 1, n + 1, "tradier", "VA000001", f"tradier:VA000001:{order[3]}:1",
                      order[18], order[21], True, at, at)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ordertrail.bootstrap import App, bootstrap
 from ordertrail.clock import FakeClock
 from ordertrail.domain.events import Fill
-from ordertrail.domain.order import OrderState, evolve
+from ordertrail.domain.order import KnownFills, OrderState, evolve
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import TRANSITIONS, OrderStatus
 from ordertrail.services.apply import apply_reports
@@ -75,7 +75,7 @@ def fold(reports: Sequence[OrderReport], broker: str) -> tuple[Outcome, list[Ord
     known: list[Fill] = []
     path = []
     for report in reports:
-        change = evolve(state, report, known)
+        change = evolve(state, report, KnownFills.of(known))
         known.extend(change.fills)
         state = change.after
         path.append(state.status)

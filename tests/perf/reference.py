@@ -16,7 +16,7 @@ from ordertrail.clock import Clock
 from ordertrail.domain.alert import Alert
 from ordertrail.domain.events import EventKind, Fill, OrderEvent
 from ordertrail.domain.matching import match_alerts
-from ordertrail.domain.order import Change, Order, OrderState, evolve
+from ordertrail.domain.order import Change, KnownFills, Order, OrderState, evolve
 from ordertrail.domain.proposal import ProposalKind, ProposalStatus
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
@@ -133,7 +133,7 @@ class _Batch:
 
     def _apply_one(self, report: OrderReport) -> None:
         order = self._resolve(report)
-        known = self.fills.get(order.id, ())
+        known = KnownFills.of(self.fills.get(order.id, ()))
         change = evolve(order.state, report, known)
         if change.stale:
             self.result.stale += 1
@@ -164,10 +164,18 @@ class _Batch:
         )
         if change.fills:
             self.fills.setdefault(order.id, []).extend(change.fills)
+            order = self._fill_totals(order)
         self.result.events += len(rows)
         self.result.fills += len(change.fills)
         instrument = order.instrument or report.instrument
         return replace(order, state=state, event_seq=seq, instrument=instrument)
+
+    def _fill_totals(self, order: Order) -> Order:
+        """The order's fill totals, summed afresh from every fill recorded for it."""
+        recorded = self.uow.history.fills_for([order.id]).get(order.id, [])
+        quantity = sum((f.quantity for f in recorded), Decimal(0))
+        value = sum((f.quantity * f.price for f in recorded), Decimal(0))
+        return replace(order, fills_quantity=quantity, fills_value=value)
 
 
 PROPOSAL_STATUS: dict[OrderStatus, ProposalStatus] = {

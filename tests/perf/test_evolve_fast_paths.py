@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ordertrail.domain.copying import changed
 from ordertrail.domain.events import Fill
-from ordertrail.domain.order import Order, OrderState, _shown, evolve, repeats
+from ordertrail.domain.order import KnownFills, Order, OrderState, _shown, evolve, repeats
 from ordertrail.domain.report import Execution, OrderReport
 from ordertrail.domain.status import OrderStatus
 from tests.perf import reference_evolve
@@ -22,7 +22,11 @@ maybe_amount = st.none() | amounts
 times = st.none() | st.integers(0, 4).map(lambda s: T0 + timedelta(seconds=s))
 statuses = st.sampled_from(list(OrderStatus))
 flags = st.sampled_from([frozenset(), frozenset({"missing"}), frozenset({"inactive"})])
-fills = st.lists(st.builds(Fill, st.sampled_from(["e1", "e2", "e3"]), amounts, amounts), max_size=3)
+fills = st.lists(  # recorded fills: one per execution id, as the database keeps them
+    st.builds(Fill, st.sampled_from(["e1", "e2", "e3"]), amounts, amounts),
+    max_size=3,
+    unique_by=lambda fill: fill.execution_id,
+)
 
 states = st.builds(
     OrderState,
@@ -70,7 +74,8 @@ reports = st.builds(
 def test_evolve_decides_exactly_as_the_reference_evolve(
     state: OrderState, report: OrderReport, known: list[Fill]
 ) -> None:
-    assert evolve(state, report, known) == reference_evolve.evolve(state, report, known)
+    totals = KnownFills.of(known)
+    assert evolve(state, report, totals) == reference_evolve.evolve(state, report, known)
 
 
 @settings(max_examples=3000)
@@ -78,8 +83,9 @@ def test_evolve_decides_exactly_as_the_reference_evolve(
 def test_a_report_repeats_only_when_evolve_would_change_nothing(
     state: OrderState, report: OrderReport, known: list[Fill]
 ) -> None:
-    if repeats(state, report, known):
-        change = evolve(state, report, known)
+    totals = KnownFills.of(known)
+    if repeats(state, report, totals):
+        change = evolve(state, report, totals)
         assert not change.changed
         assert not change.stale
 
@@ -107,18 +113,20 @@ def test_a_listed_order_that_did_not_move_repeats() -> None:
     report = _tradier()
     first = evolve(OrderState(broker="tradier", account_id="VA1"), report)
     assert first.changed
-    assert repeats(first.after, report, first.fills)
+    assert repeats(first.after, report, KnownFills.of(first.fills))
     later = _tradier(broker_ts=T0 + timedelta(seconds=5))  # listed again, nothing new
-    assert repeats(first.after, later, first.fills)
-    assert not repeats(first.after, _tradier(filled_quantity=D(3)), first.fills)
-    assert not repeats(first.after, _tradier(status=OrderStatus.CANCELLED), first.fills)
+    assert repeats(first.after, later, KnownFills.of(first.fills))
+    assert not repeats(first.after, _tradier(filled_quantity=D(3)), KnownFills.of(first.fills))
+    assert not repeats(
+        first.after, _tradier(status=OrderStatus.CANCELLED), KnownFills.of(first.fills)
+    )
 
 
 def test_an_ibkr_row_without_executions_repeats_once_applied() -> None:
     row = _tradier(broker="ibkr", derives_fills=False, broker_status="Submitted")
     first = evolve(OrderState(broker="ibkr", account_id="VA1"), row)
-    assert repeats(first.after, row, first.fills)
-    assert not repeats(first.after, row, [Fill("e1", D(3), D(1))])  # fills say more
+    assert repeats(first.after, row, KnownFills.of(first.fills))
+    assert not repeats(first.after, row, KnownFills.of([Fill("e1", D(3), D(1))]))  # fills say more
 
 
 def test_the_visible_fields_are_every_field_but_the_timestamp_and_the_broker_id() -> None:

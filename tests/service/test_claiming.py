@@ -104,6 +104,24 @@ def _rows(app: App) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
+def _assert_fill_totals_are_the_fills_sums(app: App) -> None:
+    """Each order's fill totals are the sums of the fills it holds (moved ones too)."""
+    with app.engine.connect() as c:
+        kept = {
+            order_id: (quantity, value)
+            for order_id, quantity, value in c.execute(
+                select(orders.c.id, orders.c.fills_quantity, orders.c.fills_value)
+            )
+        }
+        summed = {order_id: (D(0), D(0)) for order_id in kept}
+        for order_id, quantity, price in c.execute(
+            select(fills.c.order_id, fills.c.quantity, fills.c.price)
+        ):
+            q, v = summed[order_id]
+            summed[order_id] = (q + quantity, v + quantity * price)
+    assert kept == summed
+
+
 async def test_our_order_claims_the_adopted_row_with_its_fills_and_events(
     world: tuple[App, AnswerLost],
 ) -> None:
@@ -131,6 +149,7 @@ async def test_our_order_claims_the_adopted_row_with_its_fills_and_events(
     assert all(oid == order_id for oid, _, _ in after["events"])
     assert after["trades"] == [("OPEN", D(5))]
     assert adopted_id not in {r[0] for r in after["orders"]}
+    _assert_fill_totals_are_the_fills_sums(app)
 
     paper.advance()  # the rest fills; both kinds of report keep landing on our one order
     [full] = await paper.list_orders(datetime(2000, 1, 1, tzinfo=UTC))
@@ -141,6 +160,7 @@ async def test_our_order_claims_the_adopted_row_with_its_fills_and_events(
     assert row[4:6] == ("FILLED", D(10))
     assert sorted(q for _, q in final["fills"]) == [D(5), D(5)]
     assert final["trades"] == [("OPEN", D(10))]
+    _assert_fill_totals_are_the_fills_sums(app)
 
 
 async def test_adopted_and_claimed_in_the_same_batch(world: tuple[App, AnswerLost]) -> None:
@@ -159,6 +179,7 @@ async def test_adopted_and_claimed_in_the_same_batch(world: tuple[App, AnswerLos
     seqs = [seq for oid, seq, _ in after["events"] if oid == order_id]
     assert seqs == list(range(1, row[6] + 1))
     assert after["trades"] == [("OPEN", D(5))]
+    _assert_fill_totals_are_the_fills_sums(app)
 
 
 async def test_a_client_id_naming_another_of_our_orders_does_not_fail_the_batch(

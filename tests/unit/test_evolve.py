@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 from ordertrail.domain.events import EventKind, Fill
-from ordertrail.domain.order import OrderState, evolve
+from ordertrail.domain.order import KnownFills, OrderState, evolve
 from ordertrail.domain.report import Execution, OrderReport
 from ordertrail.domain.status import OrderStatus as S
 
@@ -78,7 +78,7 @@ def test_executions_are_deduplicated_by_id_and_push_the_filled_quantity() -> Non
     first = evolve(START, r)
     assert first.after.filled_quantity == 3 and first.after.status is S.PARTIAL
     known = [Fill("0001.01", D(3), D("1.5"))]
-    assert not evolve(first.after, r, known).changed
+    assert not evolve(first.after, r, KnownFills.of(known)).changed
 
 
 def test_sparse_report_leaves_unsaid_fields_alone() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -59,8 +59,46 @@ class Placement(StrEnum):
 
 
 @dataclass(frozen=True)
+class KnownFills:
+    """What `evolve` weighs a report's executions against: the total quantity and value
+    (quantity x price) of the fills recorded for an order, and the execution ids among them
+    that a report may repeat (every recorded one, or at least those the reports at hand name).
+
+    Totals, not the fills themselves: an order's thousandth execution costs what its first did.
+    """
+
+    quantity: Decimal = ZERO
+    value: Decimal = ZERO
+    ids: frozenset[str] = frozenset()
+
+    @staticmethod
+    def of(fills: Iterable[Fill]) -> KnownFills:
+        """The totals and ids of these fills (each execution id counted once)."""
+        return NO_FILLS.adding(fills)
+
+    def adding(self, fills: Iterable[Fill]) -> KnownFills:
+        """These totals with more fills recorded (an id already known is not counted again)."""
+        quantity, value, ids = self.quantity, self.value, set(self.ids)
+        for fill in fills:
+            if fill.execution_id not in ids:
+                ids.add(fill.execution_id)
+                quantity += fill.quantity
+                value += fill.quantity * fill.price
+        return KnownFills(quantity, value, frozenset(ids))
+
+    def merged(self, other: KnownFills) -> KnownFills:
+        """The fills of two orders as one's (a claimed order's and its claimer's)."""
+        return KnownFills(
+            self.quantity + other.quantity, self.value + other.value, self.ids | other.ids
+        )
+
+
+NO_FILLS = KnownFills()
+
+
+@dataclass(frozen=True)
 class Order:
-    """An order row: its links and its broker state."""
+    """An order row: its links, its broker state and the totals of its recorded fills."""
 
     id: int
     state: OrderState
@@ -77,6 +115,8 @@ class Order:
     alert_match: Mapping[str, Any] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    fills_quantity: Decimal = ZERO  # the totals of `KnownFills`, kept on the row
+    fills_value: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -102,9 +142,11 @@ class Change:
         return self.after.filled_quantity - self.before.filled_quantity
 
 
-def evolve(state: OrderState, report: OrderReport, known_fills: Iterable[Fill] = ()) -> Change:
-    """Apply `report` to `state` under the rules: no regression, fills once, nothing for nothing."""
-    fills, filled, avg, quantity_stale = _fills_and_quantity(state, report, known_fills)
+def evolve(state: OrderState, report: OrderReport, known: KnownFills = NO_FILLS) -> Change:
+    """Apply `report` to `state` under the rules: no regression, fills once, nothing for nothing.
+
+    `known` are the fills recorded for the order (see `KnownFills`)."""
+    fills, filled, avg, quantity_stale = _fills_and_quantity(state, report, known)
     status, status_stale = _next_status(state, report, filled)
     stale = quantity_stale or status_stale
     after = _next_state(state, report, status, filled, avg, stale)
@@ -137,10 +179,10 @@ class KnownState(Protocol):
     def flags(self) -> frozenset[str]: ...
 
 
-def repeats(state: KnownState, report: OrderReport, known_fills: Sequence[Fill] = ()) -> bool:
+def repeats(state: KnownState, report: OrderReport, known: KnownFills = NO_FILLS) -> bool:
     """Tell cheaply that `evolve` would find nothing: the report repeats what we know.
 
-    True guarantees `evolve(state, report, known_fills)` has no events and is not stale, so
+    True guarantees `evolve(state, report, known)` has no events and is not stale, so
     the report can be skipped; False proves nothing (`evolve` decides). Polls of unchanged
     orders take this path.
     """
@@ -157,7 +199,7 @@ def repeats(state: KnownState, report: OrderReport, known_fills: Sequence[Fill] 
         said_amount = report.avg_fill_price
         if said_amount is not None and said_amount != state.avg_fill_price:
             return False
-        if known_fills and sum(f.quantity for f in known_fills) > filled:
+        if known.quantity > filled:
             return False
     if report.flags != state.flags:
         return False
@@ -181,7 +223,7 @@ def repeats(state: KnownState, report: OrderReport, known_fills: Sequence[Fill] 
 
 
 def _fills_and_quantity(
-    state: OrderState, report: OrderReport, known_fills: Iterable[Fill]
+    state: OrderState, report: OrderReport, known: KnownFills
 ) -> tuple[tuple[Fill, ...], Decimal, Decimal | None, bool]:
     q0 = state.filled_quantity
     reported = report.filled_quantity
@@ -195,16 +237,14 @@ def _fills_and_quantity(
         if derived_avg is None:
             derived_avg = _vwap_add(state, fill)
         return (fill,), q1, derived_avg, stale
-    known = {fill.execution_id: fill for fill in known_fills}
-    new = _new_executions(report, known)
-    exec_total = sum((f.quantity for f in (*known.values(), *new)), ZERO)
+    new = _new_executions(report, known.ids)
+    exec_total = known.quantity + sum((f.quantity for f in new), ZERO)
     filled = max(q0, reported if reported is not None else ZERO, exec_total)
     avg = state.avg_fill_price
     if report.avg_fill_price is not None and not stale and filled >= q0:
         avg = report.avg_fill_price
-    elif new and filled > ZERO:
-        every = (*known.values(), *new)
-        avg = sum((f.quantity * f.price for f in every), ZERO) / exec_total if exec_total else avg
+    elif new and filled > ZERO and exec_total:
+        avg = (known.value + sum((f.quantity * f.price for f in new), ZERO)) / exec_total
     return new, filled, avg, stale
 
 
@@ -238,7 +278,7 @@ def _vwap_add(state: OrderState, fill: Fill) -> Decimal:
     return (a0 * q0 + fill.price * fill.quantity) / (q0 + fill.quantity)
 
 
-def _new_executions(report: OrderReport, known: dict[str, Fill]) -> tuple[Fill, ...]:
+def _new_executions(report: OrderReport, known: frozenset[str]) -> tuple[Fill, ...]:
     seen = set(known)
     new: list[Fill] = []
     for execution in report.executions:

@@ -18,7 +18,16 @@ from ordertrail.clock import Clock
 from ordertrail.domain.claim import claim, claimable
 from ordertrail.domain.copying import changed
 from ordertrail.domain.events import EventKind, OrderEvent
-from ordertrail.domain.order import Change, KnownState, Order, OrderState, evolve, repeats
+from ordertrail.domain.order import (
+    NO_FILLS,
+    Change,
+    KnownFills,
+    KnownState,
+    Order,
+    OrderState,
+    evolve,
+    repeats,
+)
 from ordertrail.domain.report import OrderReport
 from ordertrail.services.consequences import Consequences
 from ordertrail.services.pending import PendingWrites
@@ -26,6 +35,7 @@ from ordertrail.storage.history import event_params, fill_params
 from ordertrail.storage.order_rows import (
     COLUMNS,
     LEAN,
+    fill_totals,
     identity,
     lean_of,
     order_from_raw,
@@ -127,7 +137,7 @@ class _Batch:
         self.loaded: dict[int, Order] = {}  # orders as read, to write only what changed
         self.by_key: dict[tuple[str, str, str], int] = {}
         self.by_client_id: dict[str, int] = {}
-        self.fills: dict[int, list[Any]] = {}
+        self.fills: dict[int, KnownFills] = {}
         self.repeated: dict[int, int] = {}  # report position -> the unchanged order it repeats
         self.moved = False  # whether an order changed yet (which may move the keys)
         self.claims = 0  # adopted orders our orders claimed (see `_claim`)
@@ -149,8 +159,11 @@ class _Batch:
         trade_ids = {t for t in map(trade_of, self.lean.values()) if t is not None}
         symbols = {r.instrument.symbol for r in everything if r.instrument is not None}
         self.consequences = Consequences(self.uow, self.now, self.pending, trade_ids, symbols)
-        if any(report.executions for report in everything):
-            self.fills = dict(self.uow.history.fills_for(self.lean))
+        executions = {
+            (r.broker, r.account_id, e.execution_id) for r in everything for e in r.executions
+        }
+        if executions:
+            self._known_fills(executions)
         if not small:
             self._fetch(self._changing(everything))
         results = []
@@ -174,6 +187,15 @@ class _Batch:
                 result.trade_ids = {ids.get(i, i) for i in result.trade_ids}
         return results
 
+    def _known_fills(self, executions: set[tuple[str, str, str]]) -> None:
+        """What evolve weighs the batch's executions against: each order's fill totals (on
+        its row) and which of these executions it has recorded (one query)."""
+        recorded = self.uow.history.recorded_executions(self.lean, executions)
+        for order_id, lean in self.lean.items():
+            quantity, value = fill_totals(lean)
+            ids = frozenset(recorded.get(order_id, ()))
+            self.fills[order_id] = KnownFills(quantity, value, ids)
+
     def _changing(self, reports: Sequence[OrderReport]) -> set[int]:
         """The orders some report changes (those whose full rows are read); note the reports
         that only repeat an order as it was read."""
@@ -182,7 +204,7 @@ class _Batch:
             order_id = self._find(report, quiet=True)
             if order_id is None or order_id in changing:
                 continue
-            if repeats(self._state(order_id), report, self.fills.get(order_id, ())):
+            if repeats(self._state(order_id), report, self.fills.get(order_id, NO_FILLS)):
                 self.repeated[position] = order_id
             else:
                 changing.add(order_id)
@@ -301,7 +323,8 @@ class _Batch:
             self.uow.history.move(adopted_id, order_id, offset)
             self.uow.orders.delete(adopted_id)
         self.pending.fold(adopted_id, order_id, offset)
-        self.fills.setdefault(order_id, []).extend(self.fills.pop(adopted_id, ()))
+        theirs = self.fills.pop(adopted_id, NO_FILLS)
+        self.fills[order_id] = self.fills.get(order_id, NO_FILLS).merged(theirs)
         for known in (self.lean, self.rows, self.states, self.orders, self.loaded):
             known.pop(adopted_id, None)
         self.account_of.pop(adopted_id, None)
@@ -311,6 +334,8 @@ class _Batch:
             instrument=ours.instrument or adopted.instrument,
             broker_side=ours.broker_side or adopted.broker_side,
             order_type=ours.order_type or adopted.order_type,
+            fills_quantity=ours.fills_quantity + adopted.fills_quantity,
+            fills_value=ours.fills_value + adopted.fills_value,
         )
         order = self._write(order, change, report, result, seq=seq)
         self.claims += 1
@@ -381,7 +406,7 @@ class _Batch:
         self, order_id: int, report: OrderReport, result: ApplyResult, counted: bool
     ) -> None:
         """Apply one report to the order it names (`counted`: already counted as applied)."""
-        known = self.fills.get(order_id, ())
+        known = self.fills.get(order_id, NO_FILLS)
         if repeats(self._state(order_id), report, known):
             result.unchanged += 0 if counted else 1
             return
@@ -446,9 +471,23 @@ class _Batch:
             self.pending.fills.append(
                 fill_params(order.id, state.broker, state.account_id, fill, recorded_at, self.codec)
             )
-        if change.fills:
-            self.fills.setdefault(order.id, []).extend(change.fills)
         result.events += len(change.events)
         result.fills += len(change.fills)
         instrument = order.instrument or report.instrument
-        return changed(order, state=state, event_seq=seq, instrument=instrument)
+        if not change.fills:
+            return changed(order, state=state, event_seq=seq, instrument=instrument)
+        self.fills[order.id] = self.fills.get(order.id, NO_FILLS).adding(change.fills)
+        stored = self.codec.stored  # the row's totals are those of the fills as stored
+        quantity, value = order.fills_quantity, order.fills_value
+        for fill in change.fills:
+            amount = stored(fill.quantity)
+            quantity += amount
+            value += amount * stored(fill.price)
+        return changed(
+            order,
+            state=state,
+            event_seq=seq,
+            instrument=instrument,
+            fills_quantity=quantity,
+            fills_value=value,
+        )

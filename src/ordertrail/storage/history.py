@@ -53,6 +53,32 @@ class HistoryRepository:
             update(fills).where(fills.c.order_id == source_id).values(order_id=order_id)
         )
 
+    def recorded_executions(
+        self, order_ids: Iterable[int], wanted: Iterable[tuple[str, str, str]]
+    ) -> dict[int, set[str]]:
+        """Which of the `wanted` executions (broker, account, execution id) are recorded for
+        the given orders, by order id: one query, an index lookup per execution."""
+        orders = set(order_ids)
+        by_account: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for broker, account_id, execution_id in wanted:
+            by_account[(broker, account_id)].add(execution_id)
+        if not orders or not by_account:
+            return {}
+        codec = Codec(self._c.dialect.name)
+        m = codec.mark
+        conditions, params = [], []
+        for (broker, account_id), ids in sorted(by_account.items()):
+            conditions.append(
+                f"(broker = {m} AND account_id = {m} AND execution_id {codec.any_of('text')})"
+            )
+            params += [broker, account_id, codec.list_param(sorted(ids))]
+        sql = codec.select(fills, ("order_id", "execution_id"), " OR ".join(conditions))
+        found: dict[int, set[str]] = defaultdict(set)
+        for order_id, execution_id in driver.rows(self._c, sql, params):
+            if order_id in orders:
+                found[order_id].add(execution_id)
+        return found
+
     def fills_for(self, order_ids: Iterable[int]) -> dict[int, list[Fill]]:
         """Load recorded fills of the given orders, grouped by order id (one query)."""
         ids = sorted(set(order_ids))

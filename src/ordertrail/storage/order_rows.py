@@ -27,13 +27,14 @@ _NO_FLAGS: frozenset[str] = frozenset()
     _ID, _BROKER, _ACCOUNT, _BROKER_ID, _CLIENT_ID, _PROPOSAL, _TRADE, _SIDE, _PLACEMENT,
     _EXTERNAL, _STATUS_AT, _BROKER_STATUS, _SYMBOL, _OPTION_SYMBOL, _WHAT, _BROKER_SIDE, _TYPE,
     _QUANTITY, _FILLED, _REMAINING, _AVG, _LIMIT, _REASON, _FLAGS, _MATCH, _SEQ, _LAST_TS,
-    _SEEN, _CREATED, _UPDATED,
+    _SEEN, _CREATED, _UPDATED, _FILLS_QUANTITY, _FILLS_VALUE,
 ) = (COLUMNS.index(name) for name in (
     "id", "broker", "account_id", "broker_order_id", "client_order_id", "proposal_id",
     "trade_id", "side", "placement", "external", "status", "broker_status", "symbol",
     "option_symbol", "instrument", "broker_side", "order_type", "quantity", "filled_quantity",
     "remaining_quantity", "avg_fill_price", "limit_price", "reason", "flags", "alert_match",
-    "event_seq", "last_broker_ts", "last_seen_at", "created_at", "updated_at",
+    "event_seq", "last_broker_ts", "last_seen_at", "created_at", "updated_at", "fills_quantity",
+    "fills_value",
 ))  # fmt: skip
 
 
@@ -71,6 +72,8 @@ def order_from_row(row: Row[Any] | Mapping[str, Any]) -> Order:
         alert_match=r["alert_match"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        fills_quantity=r["fills_quantity"],
+        fills_value=r["fills_value"],
     )
 
 
@@ -78,14 +81,15 @@ def order_from_row(row: Row[Any] | Mapping[str, Any]) -> Order:
 LEAN = (
     "id", "broker", "account_id", "broker_order_id", "client_order_id", "external", "trade_id",
     "status", "broker_status", "filled_quantity", "avg_fill_price", "quantity",
-    "remaining_quantity", "limit_price", "reason", "flags",
+    "remaining_quantity", "limit_price", "reason", "flags", "fills_quantity", "fills_value",
 )  # fmt: skip
 
 
 _LEAN_AT = tuple(COLUMNS.index(name) for name in LEAN)
+_LEAN_FILLS = LEAN.index("fills_quantity")
 # Amounts in LEAN rows are text on both databases: `stored_state` reads each distinct one once.
 MONEY = frozenset({"filled_quantity", "avg_fill_price", "quantity", "remaining_quantity",
-                   "limit_price"})  # fmt: skip
+                   "limit_price", "fills_quantity", "fills_value"})  # fmt: skip
 
 
 def lean_of(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -111,7 +115,7 @@ class StoredState(NamedTuple):
 def stored_state(row: Sequence[Any]) -> StoredState:
     """Decode the state columns of a `LEAN` row (the hot path of polls: kept lean)."""
     (_, _, _, broker_id, _, _, _, status, broker_status, filled, avg, quantity, remaining,
-     limit, reason, flags) = row  # fmt: skip
+     limit, reason, flags, _, _) = row  # fmt: skip
     tidied = _TIDIED.get
     values = (
         broker_id,
@@ -138,6 +142,13 @@ def trade_of(row: Sequence[Any]) -> int | None:
     """A `LEAN` row's trade id."""
     trade_id: int | None = row[6]
     return trade_id
+
+
+def fill_totals(row: Sequence[Any]) -> tuple[Decimal, Decimal]:
+    """A `LEAN` row's totals of the order's fills: quantity, and quantity x price."""
+    quantity, value = read_money(row[_LEAN_FILLS]), read_money(row[_LEAN_FILLS + 1])
+    assert quantity is not None and value is not None
+    return quantity, value
 
 
 def symbols_of(row: Sequence[Any]) -> tuple[str | None, str | None]:
@@ -186,6 +197,8 @@ def order_from_raw(row: Sequence[Any], state: OrderState) -> Order:
         alert_match=json.loads(alert_match) if alert_match is not None else None,
         created_at=read_datetime(row[_CREATED]),
         updated_at=read_datetime(row[_UPDATED]),
+        fills_quantity=read_money(row[_FILLS_QUANTITY]),
+        fills_value=read_money(row[_FILLS_VALUE]),
     )
 
 
@@ -230,6 +243,8 @@ def update_values(order: Order, at: datetime) -> dict[str, Any]:
         "alert_match": order.alert_match,
         "placement": order.placement.value if order.placement else None,
         "updated_at": at,
+        "fills_quantity": order.fills_quantity,
+        "fills_value": order.fills_value,
     }
     if order.instrument is not None:
         values["instrument"] = instrument_to_json(order.instrument)
@@ -269,6 +284,8 @@ def differences(before: Order, after: Order, codec: Codec) -> tuple[list[str], l
         ("quantity", b.quantity, a.quantity),
         ("remaining_quantity", b.remaining_quantity, a.remaining_quantity),
         ("limit_price", b.limit_price, a.limit_price),
+        ("fills_quantity", before.fills_quantity, after.fills_quantity),
+        ("fills_value", before.fills_value, after.fills_value),
     ):
         if new_money != old_money:
             names.append(name)

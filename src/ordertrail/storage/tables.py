@@ -113,6 +113,10 @@ orders = Table(
     Column("last_seen_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Totals of the order's fills (quantity, and quantity x price), kept by the apply path so
+    # that a new execution is weighed without reading every fill the order had before.
+    Column("fills_quantity", Money, nullable=False, server_default="0"),
+    Column("fills_value", Money, nullable=False, server_default="0"),
     UniqueConstraint("broker", "account_id", "broker_order_id"),
     Index("ix_orders_client_order_id", "client_order_id"),
     Index("ix_orders_status", "status"),

@@ -10,11 +10,14 @@ import functools
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, Dialect, Numeric, String, Table, Text
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+PG_MONEY_SCALE = 12  # decimal places PostgreSQL keeps of a Money value (it rounds the rest)
+_PG_MONEY_STEP = Decimal(1).scaleb(-PG_MONEY_SCALE)
 
 
 class Money(TypeDecorator[Decimal]):
@@ -25,7 +28,7 @@ class Money(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(38, 12))
+            return dialect.type_descriptor(Numeric(38, PG_MONEY_SCALE))
         return dialect.type_descriptor(String(40))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
@@ -184,6 +187,13 @@ class Codec:
             _pg_datetime if self.postgresql else _sqlite_datetime
         )
         self._last: tuple[datetime | None, Any] = (None, None)
+
+    def stored(self, value: Decimal) -> Decimal:
+        """The amount a Money column gives back for `value`: the same on SQLite; on
+        PostgreSQL rounded to its scale, half away from zero, as NUMERIC rounds."""
+        if self.postgresql and value.as_tuple().exponent < -PG_MONEY_SCALE:  # type: ignore[operator]
+            return value.quantize(_PG_MONEY_STEP, ROUND_HALF_UP)
+        return value
 
     def when(self, value: datetime | None) -> Any:
         """A datetime, driver-native (remembering the last one: reports share their times)."""

@@ -15,7 +15,7 @@ import pytest
 
 from ordertrail.brokers.ibkr import IbkrBroker, IbkrConfig
 from ordertrail.domain.events import Fill
-from ordertrail.domain.order import OrderState, evolve
+from ordertrail.domain.order import KnownFills, OrderState, evolve
 from ordertrail.domain.report import OrderReport
 from ordertrail.errors import BrokerError
 from ordertrail.ports import StreamBatch, StreamConnected, StreamItem
@@ -77,7 +77,7 @@ class Ledger:
         for report in reports:
             key = report.broker_order_id or f"ref:{report.client_order_id}"
             state = self.states.get(key, self.states.fresh)
-            change = evolve(state, report, known_fills=self.fills[key])
+            change = evolve(state, report, KnownFills.of(self.fills[key]))
             self.states[key] = change.after
             self.fills[key].extend(change.fills)
             self.events.extend(change.events)

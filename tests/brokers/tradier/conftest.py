@@ -15,7 +15,7 @@ import pytest
 
 from ordertrail.brokers.tradier import TradierBroker, TradierConfig
 from ordertrail.domain.events import Fill
-from ordertrail.domain.order import OrderState, evolve
+from ordertrail.domain.order import KnownFills, OrderState, evolve
 from ordertrail.domain.report import OrderReport
 from ordertrail.ports import StreamBatch, StreamConnected, StreamItem
 from tests.fakes.tradier import FakeTradier
@@ -80,7 +80,7 @@ def fold(
     state = state or OrderState(broker="tradier", account_id="VA11111111")
     fills: list[Fill] = []
     for report in reports:
-        change = evolve(state, report, fills)
+        change = evolve(state, report, KnownFills.of(fills))
         fills.extend(change.fills)
         state = change.after
     return state, fills
