@@ -11,13 +11,13 @@ import httpx
 import pytest
 
 from ordertrail.api.app import create_app
+from ordertrail.api.change_reader import INLINE_ROWS
 from ordertrail.api.events import Changed, EventHub
 from ordertrail.bootstrap import bootstrap
 from ordertrail.clock import FakeClock
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
-from ordertrail.services.apply import ApplyResult
 from ordertrail.settings import Settings
 from tests.api.live import LiveServer
 from tests.api.support import World, fresh_postgres, make_world
@@ -66,6 +66,35 @@ def test_an_applied_message_reaches_a_listening_client_as_order_events(
     )
 
 
+def test_a_batch_too_large_to_read_in_its_transaction_reaches_the_client_whole(
+    served: tuple[World, LiveServer],
+) -> None:
+    world, server = served
+    hub: EventHub = server.api.state.hub
+    many = [
+        OrderReport(
+            broker="paper",
+            account_id="P1",
+            broker_order_id=f"BIG-{n}",
+            status=OrderStatus.PLACED,
+            instrument=Instrument("SPY"),
+            quantity=Decimal(1),
+        )
+        for n in range(INLINE_ROWS + 5)
+    ]
+    client = httpx.Client(base_url=server.url, timeout=10)
+    with client, client.stream("GET", "/api/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 3000"
+        eventually_sync(lambda: hub.clients == 1)
+        world.app.applier.apply_now(many)
+        events = _events(lines)
+        seen = [next(events) for _ in many]
+    assert {(kind, data["broker_order_id"]) for kind, data in seen} == {
+        ("order", report.broker_order_id) for report in many
+    }
+
+
 def test_a_quiet_stream_sends_keep_alive_comments(served: tuple[World, LiveServer]) -> None:
     _, server = served
     client = httpx.Client(base_url=server.url, timeout=10)
@@ -87,16 +116,16 @@ def test_a_client_that_leaves_is_unsubscribed(served: tuple[World, LiveServer]) 
     eventually_sync(lambda: hub.clients == 0, message="a closed stream stayed subscribed")
 
 
-def test_the_listener_never_raises_into_the_apply_path_even_when_stopped(
+def test_a_delivery_never_raises_into_the_apply_path_even_when_stopped(
     served: tuple[World, LiveServer],
 ) -> None:
     world, _ = served
     hub = EventHub(world.app.engine)
-    result = ApplyResult(order_ids={1})
-    hub.on_batch(result)  # never started: nothing to do, nothing raised
+    hub.deliver([("order", {"id": 1})])  # never started: nothing to do, nothing raised
+    hub.deliver(Changed(order_ids=frozenset({1})))
     hub.notify(Changed(order_ids=frozenset({1})))
     broken: Any = object()
-    hub.on_batch(broken)  # not even a result: logged, not raised
+    hub.deliver(broken)  # not even a change set: logged, not raised
 
 
 @pytest.mark.postgres

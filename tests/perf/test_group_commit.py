@@ -108,10 +108,10 @@ async def test_one_callers_failure_fails_only_that_caller(
 ) -> None:
     real = applier_module.apply_groups
 
-    def poisoned(uow: Any, groups: Any, clock: Any) -> Any:
+    def poisoned(uow: Any, groups: Any, clock: Any, *rest: Any) -> Any:
         if any(r.client_order_id == "poison" for group in groups for r in group):
             raise RuntimeError("poisoned batch")
-        return real(uow, groups, clock)
+        return real(uow, groups, clock, *rest)
 
     monkeypatch.setattr(applier_module, "apply_groups", poisoned)
     release, held = await _hold_writer(applier)
@@ -133,10 +133,10 @@ async def test_report_listeners_hear_only_what_committed(
 ) -> None:
     real = applier_module.apply_groups
 
-    def poisoned(uow: Any, groups: Any, clock: Any) -> Any:
+    def poisoned(uow: Any, groups: Any, clock: Any, *rest: Any) -> Any:
         if any(r.client_order_id == "poison" for group in groups for r in group):
             raise RuntimeError("poisoned batch")
-        return real(uow, groups, clock)
+        return real(uow, groups, clock, *rest)
 
     monkeypatch.setattr(applier_module, "apply_groups", poisoned)
     heard: list[str | None] = []
@@ -179,6 +179,60 @@ async def test_a_failing_listener_does_not_stop_the_writer(
     assert (await applier.apply([_report("1")])).applied == 1
     assert (await applier.apply([_report("2")])).applied == 1
     assert _count(engine, order_events) == 6  # adopted, acknowledged, placed: twice
+
+
+def _statuses(uow: Any, result: Any) -> list[tuple[str, str]]:
+    """An in-transaction reader: the statuses of the orders the batch changed, as written."""
+    ids = sorted(result.order_ids)
+    query = select(orders.c.broker_order_id, orders.c.status).where(orders.c.id.in_(ids))
+    return [tuple(row) for row in uow.connection.execute(query)]  # type: ignore[misc]
+
+
+async def test_in_transaction_readers_see_the_writes_and_deliver_only_once_committed(
+    applier: Applier, engine: Engine
+) -> None:
+    seen: list[tuple[bool, Any]] = []  # (committed yet when read or delivered, what)
+
+    def committed() -> bool:
+        return _count(engine, orders) > 0  # another connection sees only what committed
+
+    def read(uow: Any, result: Any) -> Any:
+        found = _statuses(uow, result)
+        seen.append((committed(), found))
+        return found
+
+    applier.subscribe_in_transaction(read, lambda found: seen.append((committed(), found)))
+    await applier.apply([_report("1")])
+    assert seen == [(False, [("1", "PLACED")]), (True, [("1", "PLACED")])]
+
+
+async def test_a_failed_transaction_delivers_nothing_and_a_failing_reader_fails_nothing(
+    applier: Applier, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivered: list[Any] = []
+
+    def broken(uow: Any, result: Any) -> Any:
+        raise RuntimeError("reader bug")
+
+    applier.subscribe_in_transaction(broken, delivered.append)
+    applier.subscribe_in_transaction(_statuses, delivered.append)
+    assert (await applier.apply([_report("1")])).applied == 1
+    assert delivered == [[("1", "PLACED")]]
+
+    real = applier_module.apply_groups
+
+    def failing_commit(uow: Any, groups: Any, clock: Any, before_commit: Any) -> Any:
+        def then_fail(uow: Any, results: Any) -> None:
+            before_commit(uow, results)
+            raise RuntimeError("commit failed")
+
+        return real(uow, groups, clock, then_fail)
+
+    monkeypatch.setattr(applier_module, "apply_groups", failing_commit)
+    with pytest.raises(RuntimeError, match="commit failed"):
+        await applier.apply([_report("2", status=OrderStatus.CANCELLED)])
+    assert delivered == [[("1", "PLACED")]]
+    assert _count(engine, orders) == 1
 
 
 async def test_a_flush_interval_gathers_reports_that_arrive_just_after(engine: Engine) -> None:
@@ -235,10 +289,10 @@ async def test_a_failed_slice_fails_the_poll_and_leaves_what_committed(
 ) -> None:
     real = applier_module.apply_groups
 
-    def poisoned(uow: Any, groups: Any, clock: Any) -> Any:
+    def poisoned(uow: Any, groups: Any, clock: Any, *rest: Any) -> Any:
         if any(r.client_order_id == "poison" for group in groups for r in group):
             raise RuntimeError("poisoned slice")
-        return real(uow, groups, clock)
+        return real(uow, groups, clock, *rest)
 
     monkeypatch.setattr(applier_module, "apply_groups", poisoned)
     monkeypatch.setattr(applier_module, "FLOWING_S", 10.0)

@@ -43,10 +43,10 @@ def create_app(
     hub = EventHub(app.engine, keepalive=keepalive)
     metrics = Metrics(app, lambda: hub.clients)
     # On PostgreSQL every process's batches (this one's too) arrive by LISTEN; else only ours,
-    # handed to the hub before anything else is counted.
+    # read inside their own transactions and handed to the hub before anything is counted.
     bus = getattr(app, "change_bus", None)
     if bus is None:
-        app.applier.subscribe(hub.on_batch)
+        app.applier.subscribe_in_transaction(hub.read_in_transaction, hub.deliver)
     app.applier.subscribe(metrics.on_batch)
 
     @contextlib.asynccontextmanager

@@ -26,7 +26,7 @@ class ChangeSet(Protocol):
     def alert_ids(self) -> frozenset[int]: ...
 
 
-INLINE_ROWS = 32  # at most this many rows are read on the loop (a poll's hundreds are not)
+INLINE_ROWS = 32  # at most this many rows are read inside the writer's transaction
 
 
 def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, Any]]:
@@ -49,45 +49,27 @@ def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, 
     return events
 
 
-class ChangeReader:
-    """Read changes back for one fan-out loop.
+def size(changed: ChangeSet) -> int:
+    """How many rows a change set names."""
+    return len(changed.order_ids) + len(changed.trade_ids) + len(changed.alert_ids)
 
-    On SQLite a small read (`INLINE_ROWS`) runs on the loop over one held connection: a local
-    read by primary key costs less than handing it to a thread and back (and than a pool
-    checkout each time); each read ends its transaction, so the next one sees every later
-    commit. Larger reads, and every read of a database over the network, run in a worker
-    thread on a pooled connection, so the loop keeps serving meanwhile.
-    """
+
+class ChangeReader:
+    """Read changes back for one fan-out loop, in a worker thread on a pooled connection, so
+    the loop never waits on the database: another process's batches (PostgreSQL) and large
+    batches of this one's (small ones are read inside their own transaction, see
+    `EventHub.read_in_transaction`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.inline = engine.dialect.name == "sqlite"
-        self._connection: Connection | None = None
 
     async def read(self, changed: ChangeSet) -> list[tuple[str, Any]]:
         """The events for `changed`, as committed now."""
-        size = len(changed.order_ids) + len(changed.trade_ids) + len(changed.alert_ids)
-        if self.inline and size <= INLINE_ROWS:
-            return self._read_held(changed)
-        return await asyncio.to_thread(self._read_pooled, changed)
+        return await asyncio.to_thread(self._read, changed)
 
     def close(self) -> None:
-        """Give the held connection back."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        """Nothing is held between reads."""
 
-    def _read_held(self, changed: ChangeSet) -> list[tuple[str, Any]]:
-        if self._connection is None:
-            self._connection = self.engine.connect()
-        try:
-            events = load_changes(self._connection, changed)
-            self._connection.rollback()  # end the read: the next one sees newer commits
-        except Exception:
-            self.close()  # start afresh on the next read
-            raise
-        return events
-
-    def _read_pooled(self, changed: ChangeSet) -> list[tuple[str, Any]]:
+    def _read(self, changed: ChangeSet) -> list[tuple[str, Any]]:
         with self.engine.connect() as connection:
             return load_changes(connection, changed)

@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ordertrail.api.change_reader import ChangeReader, ChangeSet
+from ordertrail.api.change_reader import INLINE_ROWS, ChangeReader, ChangeSet, load_changes, size
 from ordertrail.services.apply import ApplyResult
+from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 _CLOSED = None
+Found = list[tuple[str, Any]] | ChangeSet | None  # what a transaction's read hands over
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,36 @@ class EventHub:
         """How many clients are listening now."""
         return len(self._subscribers)
 
-    def on_batch(self, result: ApplyResult) -> None:
-        """Applier listener: hand the batch's ids to the loop; never raises into the apply path."""
+    def read_in_transaction(self, uow: UnitOfWork, result: ApplyResult) -> Found:
+        """Applier in-transaction reader (this process's own commits, on SQLite): a small
+        batch's rows are read inside its transaction, on the writer thread, so no read of
+        committed rows ever waits on the event loop (SQLite can keep a reader retrying for
+        tens of milliseconds while a writer commits a thousand times a second); a large
+        batch's ids are handed over to be read afterwards, off the writer thread."""
+        if not (result.order_ids or result.trade_ids or result.alert_ids):
+            return None
+        changed = Changed(
+            frozenset(result.order_ids),
+            frozenset(result.trade_ids),
+            frozenset(result.alert_ids),
+            result.fills,
+        )
+        if size(changed) > INLINE_ROWS:
+            return changed
+        return load_changes(uow.connection, changed)
+
+    def deliver(self, found: Found) -> None:
+        """Applier delivery (on the writer thread, once committed): send events read in the
+        transaction, or queue a large batch's ids; never raises into the apply path."""
         try:
-            if not (result.order_ids or result.trade_ids or result.alert_ids):
-                return
-            changed = Changed(
-                frozenset(result.order_ids),
-                frozenset(result.trade_ids),
-                frozenset(result.alert_ids),
-                result.fills,
-            )
-            self.notify(changed)
-        except Exception:  # a listener must not break a committed apply
-            log.exception("live events: could not queue a batch")
+            if isinstance(found, list):
+                loop = self._loop
+                if loop is not None and not loop.is_closed():
+                    loop.call_soon_threadsafe(self.publish_all, found)
+            elif found is not None:
+                self.notify(found)
+        except Exception:  # a delivery must not break a committed apply
+            log.exception("live events: could not hand a batch over")
 
     def notify(self, changed: ChangeSet) -> None:
         """Queue a change from any thread (a no-op until started or after closing)."""

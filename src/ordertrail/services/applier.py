@@ -23,12 +23,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ordertrail.clock import Clock
 from ordertrail.domain.report import OrderReport
-from ordertrail.services.apply import ApplyResult, apply_groups, apply_reports
+from ordertrail.services.apply import ApplyResult, apply_groups
 from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ApplyResult], None]
 ReportsListener = Callable[[Sequence[OrderReport]], None]
+Reader = Callable[[UnitOfWork, ApplyResult], Any]  # reads inside a transaction
+Delivery = Callable[[Any], None]  # takes what a reader read, once the transaction committed
 T = TypeVar("T")
 
 
@@ -95,6 +97,7 @@ class Applier:
         self._start_lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._report_listeners: list[ReportsListener] = []
+        self._readers: list[tuple[Reader, Delivery]] = []
         self._later: deque[_Apply] = deque()  # polls with slices left (writer thread only)
         self._streamed_at = -FLOWING_S
         self.totals = ApplyResult()
@@ -110,11 +113,24 @@ class Applier:
         that committed it), never with those of a transaction that failed."""
         self._report_listeners.append(listener)
 
+    def subscribe_in_transaction(self, read: Reader, deliver: Delivery) -> None:
+        """Call `read(uow, result)` inside every transaction once its writes are made (it sees
+        them and no later commit, and must not write), then `deliver` what it returned once
+        the transaction committed; never for one that failed. Both run on the writer thread;
+        a reader that raises is logged and delivers nothing."""
+        self._readers.append((read, deliver))
+
     def apply_now(self, reports: Sequence[OrderReport]) -> ApplyResult:
         """Apply in the calling thread (CLI, tests, work already on the writer thread)."""
         started = time.perf_counter()
-        result = apply_reports(self._uow_factory(), reports, self._clock)
-        self._announce(result, time.perf_counter() - started, reports)
+        read: list[tuple[Delivery, Any]] = []
+        [result] = apply_groups(
+            self._uow_factory(),
+            [reports],
+            self._clock,
+            lambda uow, results: self._read(uow, results, read),
+        )
+        self._announce(result, time.perf_counter() - started, reports, read)
         return result
 
     async def apply(self, reports: Sequence[OrderReport]) -> ApplyResult:
@@ -139,6 +155,13 @@ class Applier:
         """Run other database writes on the same writer thread (keeps SQLite single-writer)."""
         call = self._submit(_Call(work))
         result: T = await asyncio.wrap_future(call.done)
+        return result
+
+    def call(self, work: Callable[[], T]) -> T:
+        """`run` from a thread without a loop: run `work` on the writer thread, between two
+        transactions, and wait for its result."""
+        call: _Call = self._submit(_Call(work))
+        result: T = call.done.result()
         return result
 
     def close(self) -> None:
@@ -222,8 +245,14 @@ class Applier:
         one bad batch of reports fails only its own caller."""
         started = time.perf_counter()
         groups = [a.slice() for a in batch]
+        read: list[tuple[Delivery, Any]] = []
         try:
-            results = apply_groups(self._uow_factory(), groups, self._clock)
+            results = apply_groups(
+                self._uow_factory(),
+                groups,
+                self._clock,
+                lambda uow, done: self._read(uow, done, read),
+            )
         except Exception as error:
             if len(batch) == 1:  # a poll's slices already committed stay: as after a crash
                 _hand_back(batch, [error])
@@ -236,7 +265,7 @@ class Applier:
             merged.merge(result)
         reports = [r for group in groups for r in group] if self._report_listeners else []
         try:
-            self._announce(merged, time.perf_counter() - started, reports)
+            self._announce(merged, time.perf_counter() - started, reports, read)
         except Exception:  # committed all the same; a listener must not stop the writer
             log.exception("an apply listener failed")
         finished, outcomes = [], []
@@ -252,14 +281,35 @@ class Applier:
                 outcomes.append(result)
         _hand_back(finished, outcomes)
 
+    def _read(
+        self, uow: UnitOfWork, results: list[ApplyResult], into: list[tuple[Delivery, Any]]
+    ) -> None:
+        """Run the in-transaction readers over a transaction's merged result."""
+        if not self._readers:
+            return
+        merged = ApplyResult()
+        for result in results:
+            merged.merge(result)
+        for read, deliver in self._readers:
+            try:
+                into.append((deliver, read(uow, merged)))
+            except Exception:  # the apply stands; only what this reader would have said is lost
+                log.exception("an in-transaction reader failed")
+
     def _announce(
-        self, result: ApplyResult, seconds: float, reports: Sequence[OrderReport]
+        self,
+        result: ApplyResult,
+        seconds: float,
+        reports: Sequence[OrderReport],
+        read: Sequence[tuple[Delivery, Any]] = (),
     ) -> None:
         self.totals.merge(result)
         self.transactions += 1
         self.latencies.append(seconds)
         if len(self.latencies) > 1000:
             del self.latencies[:500]
+        for deliver, found in read:
+            deliver(found)
         for listener in self._listeners:
             listener(result)
         for report_listener in self._report_listeners:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -110,13 +110,22 @@ def apply_reports(uow: UnitOfWork, reports: Sequence[OrderReport], clock: Clock)
     return apply_groups(uow, [reports], clock)[0]
 
 
+BeforeCommit = Callable[[UnitOfWork, list["ApplyResult"]], None]
+
+
 def apply_groups(
-    uow: UnitOfWork, groups: Sequence[Sequence[OrderReport]], clock: Clock
+    uow: UnitOfWork,
+    groups: Sequence[Sequence[OrderReport]],
+    clock: Clock,
+    before_commit: BeforeCommit | None = None,
 ) -> list[ApplyResult]:
     """Apply several callers' reports, group after group, in one transaction (group commit);
-    return each group's own result."""
+    return each group's own result. `before_commit` runs inside the transaction once every
+    write is made (it reads them; it must not write)."""
     with uow:
         results = _Batch(uow, clock.now()).run(groups)
+        if before_commit is not None:
+            before_commit(uow, results)
         uow.commit()
     return results
 

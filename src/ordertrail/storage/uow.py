@@ -17,8 +17,9 @@ from ordertrail.storage.trades import TradeRepository
 
 
 class UnitOfWork(Protocol):
-    """Repositories sharing one transaction."""
+    """Repositories sharing one transaction (and its connection, for reads of their own)."""
 
+    connection: Connection
     orders: OrderRepository
     history: HistoryRepository
     trades: TradeRepository
