@@ -3,8 +3,9 @@
 The baseline is the physical limit of the same database on the same machine: the very event
 rows the apply path wrote, inserted again with one `executemany` per batch (same batches, same
 commits) into a table shaped like `order_events` (same columns, unique key and foreign key).
-On SQLite both run with the write-ahead log checkpointed beside them, as `serve` does while its
-watchers write.
+Both write on one writer thread with the write-ahead log checkpointed between its
+transactions, as `serve` does while its watchers write (on SQLite; PostgreSQL checkpoints by
+itself).
 
     python -m bench.apply_throughput [--quick] [--only sqlite|postgresql]
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +25,10 @@ from sqlalchemy import Engine, event, text
 from bench.perf_support.databases import fresh_database, postgres_available
 from bench.perf_support.figures import Figure, best_of, emit, note, stopwatch
 from bench.perf_support.workload import build, seed
+from ordertrail.bootstrap import SERVE_CHECKPOINT_S
 from ordertrail.clock import FakeClock
 from ordertrail.domain.report import OrderReport
+from ordertrail.services.applier import Applier
 from ordertrail.services.apply import ApplyResult, apply_reports
 from ordertrail.storage.checkpoint import wal_checkpoints
 from ordertrail.storage.history import EVENT_COLUMNS
@@ -44,13 +49,25 @@ class Run:
     result: ApplyResult
 
 
+@contextmanager
+def writer(engine: Engine) -> Iterator[Applier]:
+    """The writer thread `serve` writes through, checkpointing as it does meanwhile."""
+    applier = Applier(lambda: SqlUnitOfWork(engine), FakeClock())
+    try:
+        with wal_checkpoints(engine, SERVE_CHECKPOINT_S, applier.call):
+            yield applier
+    finally:
+        applier.close()
+
+
 def _apply(engine: Engine, reports: list[OrderReport]) -> tuple[float, list[int], ApplyResult]:
     clock = FakeClock()
     total = ApplyResult()
     per_batch: list[int] = []
-    with wal_checkpoints(engine), stopwatch() as took:  # as `serve` writes, watchers running
+    with writer(engine) as thread, stopwatch() as took:
         for start in range(0, len(reports), BATCH):
-            result = apply_reports(SqlUnitOfWork(engine), reports[start : start + BATCH], clock)
+            batch = reports[start : start + BATCH]
+            result = thread.call(lambda b=batch: apply_reports(SqlUnitOfWork(engine), b, clock))
             per_batch.append(result.events)
             total.merge(result)
     return took[0], per_batch, total
@@ -88,12 +105,16 @@ def _raw(engine: Engine, first_event: int, per_batch: list[int]) -> float:
     mark = "%s" if engine.dialect.name == "postgresql" else "?"
     marks = ", ".join([mark] * len(EVENT_COLUMNS))
     insert = f"INSERT INTO bench_raw_events ({columns}) VALUES ({marks})"  # noqa: S608
-    with wal_checkpoints(engine), stopwatch() as took:
+
+    def write(batch: list[tuple[Any, ...]]) -> None:
+        with engine.begin() as connection:
+            if batch:
+                connection.exec_driver_sql(insert, batch)
+
+    with writer(engine) as thread, stopwatch() as took:
         start = 0
         for count in per_batch:
-            with engine.begin() as connection:
-                if count:
-                    connection.exec_driver_sql(insert, rows[start : start + count])
+            thread.call(lambda b=rows[start : start + count]: write(b))
             start += count
     return took[0]
 
@@ -123,9 +144,10 @@ def breakdown(kind: str, size: int) -> None:
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "after_cursor_execute", after)
         clock = FakeClock()
-        with wal_checkpoints(engine), stopwatch() as took:
+        with writer(engine) as thread, stopwatch() as took:
             for start in range(0, len(reports), BATCH):
-                apply_reports(TimedCommits(engine), reports[start : start + BATCH], clock)
+                batch = reports[start : start + BATCH]
+                thread.call(lambda b=batch: apply_reports(TimedCommits(engine), b, clock))
     statements = sum(v for k, v in spent.items() if k != "COMMIT")
     biggest = sorted(((v, k) for k, v in spent.items() if k != "COMMIT"), reverse=True)[:6]
     parts = ", ".join(f"{k} {v:.2f}" for v, k in biggest)

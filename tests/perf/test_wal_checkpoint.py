@@ -9,15 +9,19 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from ordertrail.bootstrap import bootstrap
+from ordertrail.clock import FakeClock
+from ordertrail.services.applier import Applier
 from ordertrail.settings import Settings
 from ordertrail.storage import migrate
 from ordertrail.storage.checkpoint import WalCheckpointer, wal_checkpoints
 from ordertrail.storage.engine import make_engine
+from ordertrail.storage.uow import SqlUnitOfWork
 from tests.support.eventually import eventually
 
 
@@ -66,6 +70,43 @@ async def test_the_checkpointer_copies_the_log_into_the_database(
     busy, frames, copied = checkpointer.last
     assert busy == 0 and copied == frames
     assert _rows_in_the_file_alone(path, tmp_path / "after.db") == 50
+
+
+async def test_checkpoints_between_the_writers_transactions_keep_the_log_short(
+    engine: Engine,
+) -> None:
+    """Run by the applier between two transactions, a checkpoint copies the whole log with no
+    commit racing it, so the next transaction starts the log over: it stays as short as what
+    was written between two checkpoints, however long writing goes on."""
+    applier = Applier(lambda: SqlUnitOfWork(engine), FakeClock())
+    threads: set[str] = set()
+
+    def on_writer(work: Any) -> Any:
+        def noted() -> Any:
+            threads.add(threading.current_thread().name)
+            return work()
+
+        return applier.call(noted)
+
+    checkpointer = WalCheckpointer(engine, interval=0.01, between=on_writer)
+    checkpointer.start()
+    longest = 0
+    try:
+        # One transaction after another with no pause: a checkpoint beside the writer never
+        # sees the whole log copied before the next commit, so the log would only grow
+        # (to about a frame per transaction, 300 here).
+        for _ in range(300):
+            await applier.run(lambda: _write(engine, 1))
+            if checkpointer.last is not None:
+                longest = max(longest, checkpointer.last[1])
+    finally:
+        checkpointer.stop()
+        applier.close()
+    assert threads == {"ordertrail-apply"}
+    assert checkpointer.runs >= 3
+    busy, frames, copied = checkpointer.last or (1, 0, 0)
+    assert busy == 0 and copied == frames
+    assert 0 < longest < 150, f"the log grew to {longest} frames: it was never started over"
 
 
 def test_writers_keep_the_automatic_checkpoint_as_a_backstop(engine: Engine) -> None:

@@ -1,17 +1,19 @@
-"""WalCheckpointer: SQLite's write-ahead log copied into the database on a thread of its own."""
+"""WalCheckpointer: SQLite's write-ahead log copied into the database, on a timer of its own."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 0.5
+Between = Callable[[Callable[[], Any]], Any]  # runs a function between the writer's commits
 
 
 class WalCheckpointer:
@@ -21,15 +23,25 @@ class WalCheckpointer:
     `wal_autocheckpoint` pages (engine.py): that commit copies the whole log back (30-45 ms
     with a stream of 1,000 messages a second) and every write queued behind it waits as long.
     A PASSIVE checkpoint copies what it can without waiting for writers or readers and holds
-    no lock a writer needs, and the sqlite3 module lets go of the GIL meanwhile. Run often, it
-    keeps the log short, so writers restart it from its beginning and the automatic
-    checkpoint stays what it was before, a backstop: should this thread fall behind, fail or
-    stop, commits checkpoint as they did, and the log never grows past that bound.
+    no lock a writer needs, and the sqlite3 module lets go of the GIL meanwhile.
+
+    Copying is not enough, though: the log starts over from its beginning only when a write
+    transaction begins while all of it is copied. Beside a writer that commits a thousand
+    times a second that moment never comes, so the log grew until the automatic checkpoint
+    copied its last frames inside a commit (10-30 ms, every few seconds). Given `between`, a
+    way to run work on the writer's own thread between two of its transactions (the
+    applier's `call`), each checkpoint runs there: nothing commits while it copies, so the
+    next transaction starts the log over, and the log stays as short as what was written
+    between two checkpoints. The automatic checkpoint stays a backstop either way: should the
+    timer fall behind, fail or stop, commits checkpoint as they did.
     """
 
-    def __init__(self, engine: Engine, interval: float = INTERVAL_S) -> None:
+    def __init__(
+        self, engine: Engine, interval: float = INTERVAL_S, between: Between | None = None
+    ) -> None:
         self.engine = engine
         self.interval = interval
+        self.between = between
         self.runs = 0
         self.last: tuple[int, int, int] | None = None  # busy, frames in the log, copied
         self._stop = threading.Event()
@@ -70,7 +82,10 @@ class WalCheckpointer:
                 try:
                     if connection is None:
                         connection = self.engine.raw_connection()
-                    self.checkpoint(connection)
+                    if self.between is None:
+                        self.checkpoint(connection)
+                    else:
+                        self.between(functools.partial(self.checkpoint, connection))
                 except Exception as error:  # the automatic checkpoint stands in meanwhile
                     log.warning("SQLite checkpoint failed, retrying: %s", error)
                     if connection is not None:
@@ -83,14 +98,16 @@ class WalCheckpointer:
 
 
 @contextlib.contextmanager
-def wal_checkpoints(engine: Engine, interval: float = INTERVAL_S) -> Iterator[None]:
+def wal_checkpoints(
+    engine: Engine, interval: float = INTERVAL_S, between: Between | None = None
+) -> Iterator[None]:
     """Checkpoint a file SQLite database beside its writers while the block runs (nothing
     for PostgreSQL, which checkpoints by itself, or an in-memory database)."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
-    checkpointer = WalCheckpointer(engine, interval)
+    checkpointer = WalCheckpointer(engine, interval, between)
     checkpointer.start()
     try:
         yield

@@ -58,8 +58,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         # Checkpoint the write-ahead log every 10,000 pages (40 MB), not every 1,000: the
         # order pages and indexes a busy account rewrites are copied back once, not ten times.
-        # While watchers run, a thread checkpoints beside the writers (storage/checkpoint.py)
-        # and this stays the backstop.
+        # While watchers run, the log is checkpointed between the applier's transactions
+        # (storage/checkpoint.py) and this stays the backstop.
         cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.close()
 
