@@ -41,9 +41,25 @@ def test_a_list_decodes_as_json_loads_does(values: list[Any], indent: Any) -> No
     assert repr(_decoded(text)) == repr(_expected(text))
 
 
+@given(st.lists(VALUES, max_size=80), st.sampled_from([None, 1, "\t"]))
+def test_an_object_with_a_list_member_decodes_as_json_loads_does(
+    values: list[Any], indent: Any
+) -> None:
+    text = json.dumps({"orders": values, "snapshot": True, "n": [1]}, default=str, indent=indent)
+    assert repr(_decoded(text)) == repr(_expected(text))
+
+
 @pytest.mark.parametrize(
     "text",
     [
+        "{}",
+        ' { "a" : [ 1 ] , "b" : {"c": [2]} } ',
+        '{"a": 1, "a": 2}',
+        '{"a": [1]',
+        '{"a" [1]}',
+        '{"a": [1],}',
+        "{1: [1]}",
+        '{"a": [1]} x',
         "[]",
         " [ ] ",
         '  [ 1 , {"a": 1.5} ]  ',
@@ -67,6 +83,25 @@ def test_numbers_with_a_point_are_decimals() -> None:
     assert asyncio.run(loads_in_slices('[{"price": 1.25, "size": 3}]')) == [
         {"price": Decimal("1.25"), "size": 3}
     ]
+
+
+async def test_the_loop_runs_between_slices_of_a_list_in_an_object() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    rows = [{"orderId": n, "price": "1.25"} for n in range(CHECK_EVERY * 20)]
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    decoded = await loads_in_slices(json.dumps({"orders": rows, "snapshot": True}), slice_s=0.0)
+    task.cancel()
+    assert decoded == {"orders": rows, "snapshot": True}
+    assert ticks - before >= 19
 
 
 async def test_the_loop_runs_between_slices() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ordertrail.brokers.ibkr.slices import Pacer
 from ordertrail.brokers.ibkr.values import decimal_or_none, id_text, text_or_none
 from ordertrail.domain.report import OrderReport
 
@@ -111,14 +112,18 @@ class PollMemory:
         else:
             del self._filled[order]
 
-    def order_reports(
+    async def order_reports(
         self, rows: Iterable[Row], parse: Callable[[Row], OrderReport | None]
     ) -> list[OrderReport]:
         """Parse the order list's rows, reusing the report of a row unchanged since the last
-        list (`parse` answers None for a row it leaves out); remember this list's rows only."""
+        list (`parse` answers None for a row it leaves out); remember this list's rows only.
+        The loop runs between slices of rows (a list of hundreds changed orders is tens of
+        milliseconds of parsing, and stream messages wait for none of it)."""
         previous, kept = self._rows, {}
         reports: list[OrderReport] = []
+        pacer = Pacer()
         for row in rows:
+            await pacer.pause()
             key = id_text(row.get("orderId"))
             known = previous.get(key) if key is not None else None
             if known is not None and known[0] == row:

@@ -21,6 +21,7 @@ from ordertrail.brokers.ibkr.parsing import (
     row_account,
     with_executions,
 )
+from ordertrail.brokers.ibkr.slices import Pacer
 from ordertrail.brokers.ibkr.values import id_text
 from ordertrail.domain.report import OrderReport
 from ordertrail.errors import BrokerUnavailable
@@ -70,7 +71,9 @@ class ListPoll:
             if ours(trade, self.account_id):
                 by_order[_trade_key(trade)].append(trade)
         reports: list[OrderReport] = []
-        for report in self.memory.order_reports(mine, self._parse_row):
+        pacer = Pacer()
+        for report in await self.memory.order_reports(mine, self._parse_row):
+            await pacer.pause()
             executions = by_order.pop(report.broker_order_id or "", [])
             executions += by_order.pop(f"ref:{report.client_order_id}", [])
             if executions:
