@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from ordertrail.domain.copying import changed
 from ordertrail.domain.instrument import Instrument
 
 ZERO = Decimal(0)
@@ -96,7 +97,7 @@ def open_trade(
 
 def entry_filled(trade: Trade, filled: Decimal, avg_price: Decimal | None) -> Trade:
     """Follow more fills of the ENTRY order (the order's cumulative numbers)."""
-    return replace(trade, quantity=max(trade.quantity, filled), entry_price=avg_price)
+    return changed(trade, quantity=max(trade.quantity, filled), entry_price=avg_price)
 
 
 def exit_filled(
@@ -109,15 +110,15 @@ def exit_filled(
 ) -> Trade:
     """Follow fills of the EXIT order; close the trade when the whole position is out."""
     exit_quantity = min(max(trade.exit_quantity, filled), trade.quantity)
-    updated = replace(
+    updated = changed(
         trade,
         exit_quantity=exit_quantity,
         exit_price=avg_price,
         broker_order_id_close=broker_order_id or trade.broker_order_id_close,
     )
-    updated = replace(updated, realized_pnl=realized_pnl(updated))
+    updated = changed(updated, realized_pnl=realized_pnl(updated))
     if (exit_done and exit_quantity > ZERO) or exit_quantity >= trade.quantity > ZERO:
-        updated = replace(updated, status=TradeStatus.CLOSED, closed_at=trade.closed_at or at)
+        updated = changed(updated, status=TradeStatus.CLOSED, closed_at=trade.closed_at or at)
     return updated
 
 

@@ -119,13 +119,11 @@ class JsonText(TypeDecorator[Any]):
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
 # Decimals are written as the numbers they are, digit for digit (a broker's `12.50` stays
-# `12.50`, never a float's approximation); datetimes as RFC 3339 text.
+# `12.50`, never a float's approximation); datetimes as RFC 3339 text; sets as arrays.
 _ENCODE = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="number").encode
 
 
