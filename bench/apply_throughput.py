@@ -5,7 +5,8 @@ rows the apply path wrote, inserted again with one `executemany` per batch (same
 commits) into a table shaped like `order_events` (same columns, unique key and foreign key).
 Both write on one writer thread with the write-ahead log checkpointed between its
 transactions, as `serve` does while its watchers write (on SQLite; PostgreSQL checkpoints by
-itself).
+itself), and with what the process holds before each run (the whole day's reports, parsed)
+frozen out of the garbage collector's full passes, as `serve` freezes what its startup built.
 
     python -m bench.apply_throughput [--quick] [--only sqlite|postgresql]
 """
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 
 from bench.perf_support.databases import fresh_database, postgres_available
-from bench.perf_support.figures import Figure, best_of, emit, note, stopwatch
+from bench.perf_support.figures import Figure, best_of, emit, frozen_heap, note, stopwatch
 from bench.perf_support.workload import build, seed
 from ordertrail.bootstrap import SERVE_CHECKPOINT_S
 from ordertrail.clock import FakeClock
@@ -144,7 +145,7 @@ def breakdown(kind: str, size: int) -> None:
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "after_cursor_execute", after)
         clock = FakeClock()
-        with writer(engine) as thread, stopwatch() as took:
+        with frozen_heap(), writer(engine) as thread, stopwatch() as took:
             for start in range(0, len(reports), BATCH):
                 batch = reports[start : start + BATCH]
                 thread.call(lambda b=batch: apply_reports(TimedCommits(engine), b, clock))
@@ -168,8 +169,10 @@ def measure(kind: str, size: int) -> Run:
         seed(engine, planned)
         with engine.connect() as connection:
             first_event = connection.execute(text("SELECT max(id) FROM order_events")).scalar()
-        apply_s, per_batch, result = _apply(engine, reports)
-        raw_s = _raw(engine, int(first_event or 0), per_batch)
+        with frozen_heap():
+            apply_s, per_batch, result = _apply(engine, reports)
+        with frozen_heap():
+            raw_s = _raw(engine, int(first_event or 0), per_batch)
     return Run(len(reports), result.events, apply_s, raw_s, result)
 
 
