@@ -23,7 +23,7 @@ def changed(item: _D, **changes: Any) -> _D:
     return copy
 
 
-def built(kind: type[_D], **fields: Any) -> _D:
+def built(kind: type[_D], /, **fields: Any) -> _D:
     """Return a `kind` holding exactly `fields`, like `kind(**fields)` but several times faster.
 
     For the same plain frozen dataclasses as `changed`, given every field: rows decoded by the

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from ordertrail.domain.copying import built
 from ordertrail.domain.events import (
     STATUS_EVENT,
     EventKind,
@@ -386,7 +387,8 @@ def _events(
     before: OrderState, after: OrderState, report: OrderReport, fills: tuple[Fill, ...]
 ) -> tuple[OrderEvent, ...]:
     def event(kind: EventKind, message: str) -> OrderEvent:
-        return OrderEvent(
+        return built(  # every field given: cheaper than the frozen class's __init__
+            OrderEvent,
             kind=kind,
             status_before=before.status,
             status_after=after.status,

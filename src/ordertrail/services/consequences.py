@@ -54,6 +54,7 @@ class Consequences:
     ) -> None:
         self.uow = uow
         self.now = now
+        self._stamp = now.isoformat()  # the alerters' `updated_at` of every update it makes
         self.pending = pending
         self._trade_ids = set(trade_ids)
         self._trades: dict[int, Trade] | None = None
@@ -140,7 +141,7 @@ class Consequences:
                 order.id,
                 ", ".join(match.ambiguous_sources),
             )
-        update = _order_update(order, self.now)
+        update = _order_update(order, self._stamp)
         for alert in match.matched:
             assert alert.id is not None
             self.pending.mark_alert(alert.id, update, order.id)
@@ -174,7 +175,7 @@ class Consequences:
         return self._alerts[wanted]
 
 
-def _order_update(order: Order, now: datetime) -> dict[str, Any]:
+def _order_update(order: Order, stamp: str) -> dict[str, Any]:
     """The alerters' `last_order_update` entry."""
     state = order.state
     filled: Decimal = state.filled_quantity
@@ -182,5 +183,5 @@ def _order_update(order: Order, now: datetime) -> dict[str, Any]:
         "order_id": state.broker_order_id or order.client_order_id or str(order.id),
         "status": state.status.value,
         "filled_qty": int(filled) if filled == filled.to_integral() else float(filled),
-        "updated_at": now.isoformat(),
+        "updated_at": stamp,
     }

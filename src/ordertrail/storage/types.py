@@ -156,6 +156,9 @@ def _pg_money(value: Decimal | None) -> Decimal | None:
     return value
 
 
+_UNSEEN = object()
+
+
 class Codec:
     """Driver-native values and SQL fragments for one dialect: what the types do, by hand."""
 
@@ -168,7 +171,7 @@ class Codec:
         self._when: Callable[[datetime | None], Any] = (
             _pg_datetime if self.postgresql else _sqlite_datetime
         )
-        self._last: tuple[datetime | None, Any] = (None, None)
+        self._seen: dict[datetime | None, Any] = {}
 
     def stored(self, value: Decimal) -> Decimal:
         """The amount a Money column gives back for `value`: the same on SQLite; on
@@ -178,12 +181,14 @@ class Codec:
         return value
 
     def when(self, value: datetime | None) -> Any:
-        """A datetime, driver-native (remembering the last one: reports share their times)."""
-        last, native = self._last
-        if value is last:
-            return native
-        native = self._when(value)
-        self._last = (value, native)
+        """A datetime, driver-native. Each distinct one is converted once (a report's time is
+        written on its events, its fills and its order; a batch's own time on every row);
+        equal instants in other zones convert alike, so they may share an entry."""
+        native = self._seen.get(value, _UNSEEN)
+        if native is _UNSEEN:
+            if len(self._seen) >= 4096:
+                self._seen.clear()
+            native = self._seen[value] = self._when(value)
         return native
 
     def marks(self, count: int) -> str:
