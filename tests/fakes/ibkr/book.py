@@ -173,6 +173,10 @@ class Book:
                 execution = FakeExecution(
                     self._execution_id(order), order, quantity, price, order.updated_at
                 )
+                # Encoded now, a little at each fill: a day's trades answer runs to megabytes,
+                # and building it whole for each poll held this server's event loop (and its
+                # websocket) for a third of a second at ten thousand executions.
+                execution.row_text = rows.trade_text(execution)
                 self.executions.append(execution)
                 ids.append(execution.execution_id)
                 deltas.append(rows.fill_delta(order, order.status != before))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -181,6 +182,11 @@ def order_status(order: FakeOrder) -> dict[str, Any]:
     if order.avg_price is not None:
         body["average_price"] = average(order.avg_price)
     return body
+
+
+def trade_text(execution: FakeExecution) -> str:
+    """`trade_row` for `/iserver/account/trades`, as the JSON text the answer holds."""
+    return json.dumps(trade_row(execution), ensure_ascii=False, separators=(",", ":"))
 
 
 def trade_row(execution: FakeExecution, *, websocket: bool = False, order_id: bool = True) -> dict:
