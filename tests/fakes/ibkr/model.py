@@ -81,7 +81,7 @@ class FakeExecution:
     size: Decimal
     price: Decimal
     at: datetime
-    row_text: str = ""  # its `/iserver/account/trades` row as JSON, written when it is made
+    row_text: str = ""  # its `/iserver/account/trades` row as JSON (`Book.fill` writes it)
 
 
 @dataclass

@@ -176,8 +176,7 @@ class Rest:
             return 200, []
         days = int(request.query_params.get("days") or 1)
         executions = self.book.trades_since(min(days, 7))
-        texts = (e.row_text or rows.trade_text(e) for e in executions)
-        return 200, Encoded("[" + ",".join(texts) + "]")
+        return 200, Encoded("[" + ",".join(e.row_text for e in executions) + "]")
 
     async def order_status(self, request: Request) -> tuple[int, Any]:
         order_id = request.path_params["order_id"]
