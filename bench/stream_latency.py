@@ -138,6 +138,15 @@ def _serve(gateway: FakeIbkrGateway, folder: str, port: int) -> subprocess.Popen
     )
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) a process has used so far, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ready(base: str, orders: int, account: str) -> bool:
     status = httpx.get(f"{base}/internal/order-tracking", timeout=2).json()
     if not status.get("subscribed"):
@@ -229,8 +238,10 @@ def main() -> None:
             warm_up(gateway, ids[-1], probe)
             idle = drive(gateway, ids, 10.0, 1.0 if args.quick else 4.0)  # 5 fills/s: idle
             quiet, _ = latencies(probe, idle, 5.0, departures.index())
+            cpu_before = cpu_seconds(serve.pid)
             sent = drive(gateway, ids, args.rate, seconds)
             time.sleep(0.5)
+            cpu_after = cpu_seconds(serve.pid)
             left = departures.index()
             found, missing = latencies(probe, sent, 10.0, left)
             lag = [left[(b, f)] - at for b, f, at in sent if (b, f) in left]
@@ -253,6 +264,12 @@ def main() -> None:
         f"p90 {percentile(found, 0.9) * 1000:.2f} ms, p99 {p99:.2f} ms, max "
         f"{max(found) * 1000:.1f} ms; idle single fill p50 {baseline:.2f} ms"
     )
+    if cpu_before is not None and cpu_after is not None:
+        used = cpu_after - cpu_before
+        note(
+            f"serve used {used:.1f} s of CPU for the {len(sent)} fills: "
+            f"{used / len(sent) * 1e6:.0f} us a fill ({used / (seconds + 0.5):.0%} of one core)"
+        )
     ok = missing == 0
     name = "stream_latency"
     emit(Figure(f"{name}_p50", p50, "ms", baseline, p50 / baseline, "<=2", ok and p50 <= 2))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from ordertrail.api.change_reader import INLINE_ROWS, ChangeReader
+from ordertrail.api.change_reader import INLINE_ROWS, ChangeReader, load_changes
 from ordertrail.api.events import Changed, EventHub, merge
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
+from ordertrail.services.queries import list_orders
 from tests.api.support import ACCOUNT, ALERTS, TestClient, World, entry, submit
 
 
@@ -47,6 +48,33 @@ async def test_a_large_batch_is_read_whole_in_id_order(world: World) -> None:
     finally:
         reader.close()
     assert [data["id"] for _, data in events] == sorted(result.order_ids)
+
+
+def test_an_order_read_back_for_events_is_the_order_the_api_lists(world: World) -> None:
+    """Events read only the columns an order's JSON shows; the JSON is the full row's."""
+    filled = OrderReport(
+        broker="paper",
+        account_id="P9",
+        broker_order_id="R-9",
+        status=OrderStatus.PARTIAL,
+        instrument=Instrument("SPY"),
+        quantity=Decimal("10"),
+        filled_quantity=Decimal("2.50"),
+        avg_fill_price=Decimal("101.125"),
+        flags=frozenset({"missing"}),
+    )
+    result = world.app.applier.apply_now([_report("R-8"), filled])
+    with world.app.engine.connect() as connection:
+        events = load_changes(connection, Changed(order_ids=frozenset(result.order_ids)))
+        listed = sorted(
+            (o for o in list_orders(connection) if o["id"] in result.order_ids),
+            key=lambda o: o["id"],
+        )
+    assert [kind for kind, _ in events] == ["order", "order"]
+    assert [data for _, data in events] == listed
+    partial = listed[1]
+    assert Decimal(partial["filled_quantity"]) == Decimal("2.5")
+    assert Decimal(partial["avg_fill_price"]) == Decimal("101.125")
 
 
 def test_merged_changes_touch_everything_each_touched() -> None:

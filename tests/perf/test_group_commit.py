@@ -307,3 +307,16 @@ async def test_a_failed_slice_fails_the_poll_and_leaves_what_committed(
 
 def _tag(report: OrderReport) -> str:
     return report.broker_order_id or ""
+
+
+def test_running_totals_count_every_batch_and_keep_no_ids(applier: Applier) -> None:
+    results = [
+        applier.apply_now([_report("T-1"), _report("T-2")]),
+        applier.apply_now([_report("T-1", status=OrderStatus.CANCELLED, broker_status="canceled")]),
+    ]
+    totals = applier.totals
+    assert (totals.reports, totals.applied) == (3, 3)
+    assert totals.events == sum(r.events for r in results) > 3
+    assert totals.accounts[("tradier", "VA1")].reports == 3
+    # Ids would pile up for as long as the process runs: every order ever touched.
+    assert not (totals.order_ids or totals.trade_ids or totals.alert_ids)

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Table
 
 from ordertrail.services.listings import alert_json, trade_json
-from ordertrail.services.queries import order_json
+from ordertrail.services.queries import ORDER_JSON_COLUMNS, order_json
 from ordertrail.storage import driver
 from ordertrail.storage.tables import alerts, orders, trades
 from ordertrail.storage.types import Codec, row_decoder
@@ -26,6 +26,8 @@ class ChangeSet(Protocol):
     def alert_ids(self) -> frozenset[int]: ...
 
 
+Columns = tuple[str, ...] | None  # None: every column of the table
+
 INLINE_ROWS = 32  # at most this many rows are read inside the writer's transaction
 
 
@@ -34,16 +36,16 @@ def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, 
     (one query each, straight through the driver: a stream message's read is the hot path)."""
     events: list[tuple[str, Any]] = []
     codec = Codec(connection.dialect.name)
-    readers: tuple[tuple[frozenset[int], str, Table, Callable[[Any], Any]], ...] = (
-        (changed.order_ids, "order", orders, order_json),
-        (changed.trade_ids, "trade", trades, trade_json),
-        (changed.alert_ids, "alert", alerts, alert_json),
+    readers: tuple[tuple[frozenset[int], str, Table, Columns, Callable[[Any], Any]], ...] = (
+        (changed.order_ids, "order", orders, ORDER_JSON_COLUMNS, order_json),
+        (changed.trade_ids, "trade", trades, None, trade_json),
+        (changed.alert_ids, "alert", alerts, None, alert_json),
     )
-    for ids, kind, table, render in readers:
+    for ids, kind, table, columns, render in readers:
         if ids:
-            names = [column.name for column in table.columns]
+            names = columns or tuple(column.name for column in table.columns)
             sql = codec.select(table, names, f"id {codec.in_list('bigint')} ORDER BY id")
-            decode = row_decoder(table)
+            decode = row_decoder(table, columns)
             rows = driver.rows(connection, sql, (codec.list_param(sorted(ids)),))
             events.extend((kind, render(decode(row))) for row in rows)
     return events

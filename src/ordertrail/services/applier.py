@@ -100,7 +100,7 @@ class Applier:
         self._readers: list[tuple[Reader, Delivery]] = []
         self._later: deque[_Apply] = deque()  # polls with slices left (writer thread only)
         self._streamed_at = -FLOWING_S
-        self.totals = ApplyResult()
+        self.totals = ApplyResult()  # counts only (`add_counts`): no ids pile up here
         self.latencies: list[float] = []
         self.transactions = 0
 
@@ -260,9 +260,7 @@ class Applier:
             for single in batch:
                 self._commit([single])
             return
-        merged = ApplyResult()
-        for result in results:
-            merged.merge(result)
+        merged = ApplyResult.combined(results)
         reports = [r for group in groups for r in group] if self._report_listeners else []
         try:
             self._announce(merged, time.perf_counter() - started, reports, read)
@@ -287,9 +285,7 @@ class Applier:
         """Run the in-transaction readers over a transaction's merged result."""
         if not self._readers:
             return
-        merged = ApplyResult()
-        for result in results:
-            merged.merge(result)
+        merged = ApplyResult.combined(results)
         for read, deliver in self._readers:
             try:
                 into.append((deliver, read(uow, merged)))
@@ -303,7 +299,7 @@ class Applier:
         reports: Sequence[OrderReport],
         read: Sequence[tuple[Delivery, Any]] = (),
     ) -> None:
-        self.totals.merge(result)
+        self.totals.add_counts(result)
         self.transactions += 1
         self.latencies.append(seconds)
         if len(self.latencies) > 1000:

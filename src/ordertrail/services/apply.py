@@ -93,16 +93,35 @@ class ApplyResult:
         return self.accounts[key]
 
     def merge(self, other: ApplyResult) -> None:
-        """Add another batch's counts to this one."""
-        for name in ("reports", "applied", "unchanged", "stale", "events", "fills"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.orders_created += other.orders_created
-        self.alerts_updated += other.alerts_updated
+        """Add another batch's counts and ids to this one."""
+        self.add_counts(other)
         self.order_ids |= other.order_ids
         self.trade_ids |= other.trade_ids
         self.alert_ids |= other.alert_ids
+
+    def add_counts(self, other: ApplyResult) -> None:
+        """Add another batch's counts to this one, not its ids (running totals, which would
+        otherwise hold every id ever touched)."""
+        self.reports += other.reports
+        self.applied += other.applied
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+        self.events += other.events
+        self.fills += other.fills
+        self.orders_created += other.orders_created
+        self.alerts_updated += other.alerts_updated
         for (broker, account_id), counts in other.accounts.items():
             self.account(broker, account_id).add(counts)
+
+    @classmethod
+    def combined(cls, results: Sequence[ApplyResult]) -> ApplyResult:
+        """One result for several (the only one itself, not a copy: read it, do not change it)."""
+        if len(results) == 1:
+            return results[0]
+        merged = cls()
+        for result in results:
+            merged.merge(result)
+        return merged
 
 
 def apply_reports(uow: UnitOfWork, reports: Sequence[OrderReport], clock: Clock) -> ApplyResult:

@@ -17,9 +17,34 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
+# The columns `order_json` reads: a reader that only renders orders selects just these.
+ORDER_JSON_COLUMNS = (
+    "id",
+    "broker",
+    "account_id",
+    "broker_order_id",
+    "client_order_id",
+    "side",
+    "status",
+    "broker_status",
+    "symbol",
+    "option_symbol",
+    "quantity",
+    "filled_quantity",
+    "remaining_quantity",
+    "avg_fill_price",
+    "proposal_id",
+    "trade_id",
+    "external",
+    "flags",
+    "created_at",
+    "updated_at",
+)
+
+
 def order_json(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
     """One order as `orders list --json` prints it (decimals as strings), from a row or a
-    mapping of decoded column values."""
+    mapping of decoded column values (`ORDER_JSON_COLUMNS` at least)."""
     r = row._mapping if isinstance(row, Row) else row
     return {
         "id": r["id"],

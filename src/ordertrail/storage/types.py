@@ -274,11 +274,11 @@ RawDecoder = Callable[[Sequence[Any]], dict[str, Any]]
 
 
 @functools.cache
-def row_decoder(table: Table) -> RawDecoder:
-    """Decode a raw row of every column of `table` (as a driver gives it, in table order)
-    into a dict of the values the column types would give."""
-    names = tuple(column.name for column in table.columns)
-    readers = tuple(_reader(column.type) for column in table.columns)
+def row_decoder(table: Table, columns: tuple[str, ...] | None = None) -> RawDecoder:
+    """Decode a raw row of `columns` of `table` (every column, in table order, by default;
+    as a driver gives it) into a dict of the values the column types would give."""
+    names = columns or tuple(column.name for column in table.columns)
+    readers = tuple(_reader(table.c[name].type) for name in names)
 
     def decode(row: Sequence[Any]) -> dict[str, Any]:
         return {
