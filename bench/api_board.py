@@ -165,8 +165,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
     orders = 10_000 if args.quick else 1_000_000
-    requests = 150 if args.quick else 2000
-    soak = args.soak if args.soak is not None else (3.0 if args.quick else 600.0)
+    requests = 100 if args.quick else 2000
+    soak = args.soak if args.soak is not None else (2.0 if args.quick else 600.0)
     for kind in ("sqlite", "postgresql"):
         if args.only and kind != args.only:
             continue

@@ -48,7 +48,7 @@ from ordertrail.services.sync import ListMemo, SyncResult, sync_account
 from ordertrail.storage.uow import SqlUnitOfWork
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
-TIMES = 7  # runs of each timing; the best counts (3 with --quick)
+TIMES = 7  # runs of each timing; the best counts (3, and 300 / 3,000 orders, with --quick)
 PAGE = 1000  # orders a page (the adapter's default page limit)
 CHANGED = 0.01  # share of the orders that change between the polls of the "changed" note
 EMPTY = to_json({"orders": "null"}).encode()
@@ -252,13 +252,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     global TIMES
+    small, large = 1_000, 10_000
     if parser.parse_args().quick:
-        TIMES = 3
+        TIMES, small, large = 3, 300, 3_000
     for kind in ("sqlite", "postgresql"):
         if kind == "postgresql" and not postgres_available():
             note("postgresql: no server (run through `make bench`, which starts it); skipped")
             continue
-        report(kind, 1_000, 10_000)
+        report(kind, small, large)
 
 
 if __name__ == "__main__":
