@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ordertrail.storage import driver
+from ordertrail.storage.engine import make_engine
 from ordertrail.storage.types import Codec, JsonText, Money, UtcDateTime, dump_json
 
 scalars = (
@@ -96,3 +98,27 @@ def test_a_codec_remembering_times_converts_each_as_a_fresh_one_would(dialect: s
     times += [t.astimezone(eastern) for t in times[::7]] + times[::3]
     for value in times:
         assert codec.when(value) == Codec(dialect).when(value)
+
+
+def test_a_list_parameter_matches_every_value_it_names_exactly(database_url: str) -> None:
+    """`in_list` with `list_param`: names with quotes, backslashes and non-ASCII letters match
+    themselves and nothing else, on both databases."""
+    names = ['BRK "B"', "a\\b", "Ñandú", "é", "SPY", "O'Neil", "😀"]
+    engine = make_engine(database_url)
+    codec = Codec(engine.dialect.name)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE listed (name TEXT)")
+            insert = f"INSERT INTO listed (name) VALUES ({codec.mark})"
+            driver.run_many(connection, insert, [(n,) for n in [*names, "e", "Nandu"]])
+            sql = f"SELECT name FROM listed WHERE name {codec.in_list('text')} ORDER BY name"
+            found = driver.rows(connection, sql, (codec.list_param(sorted(names)),))
+            ids = driver.rows(
+                connection,
+                f"SELECT 1 WHERE 2 {codec.in_list('bigint')}",
+                (codec.list_param([1, 2, 3]),),
+            )
+    finally:
+        engine.dispose()
+    assert sorted(row[0] for row in found) == sorted(names)
+    assert ids == [(1,)]
