@@ -22,7 +22,7 @@ from ordertrail.storage.accounts import AccountRepository
 from ordertrail.storage.checkpoint import wal_checkpoints
 from ordertrail.storage.engine import make_engine
 from ordertrail.storage.sync_state import SyncStateRepository
-from ordertrail.storage.uow import SqlUnitOfWork, UnitOfWork
+from ordertrail.storage.uow import HeldUnits, SqlUnitOfWork, UnitOfWork
 from ordertrail.watchers.fleet import Fleet
 from ordertrail.watchers.leases import Leases, leases_for
 from ordertrail.watchers.stats import TrackingStats
@@ -138,7 +138,9 @@ def bootstrap(
     if upgrade:
         migrate.upgrade(engine)
     uow_factory: Callable[[], UnitOfWork] = lambda: SqlUnitOfWork(engine)  # noqa: E731
-    applier = Applier(uow_factory, clock)
+    # On SQLite the writer thread keeps its connection between transactions (see HeldUnits).
+    held = HeldUnits(engine) if engine.dialect.name == "sqlite" else None
+    applier = Applier(uow_factory, clock, writer_units=held)
     app_ref: dict[str, App] = {}
 
     def lookup(name: str, account_id: str) -> Broker:

@@ -77,8 +77,18 @@ class CommitAware(Protocol):
         ...
 
 
+class WriterUnits(Protocol):
+    """Units of Work for the writer thread's own transactions, released when it stops."""
+
+    def __call__(self) -> UnitOfWork: ...
+    def close(self) -> None: ...
+
+
 class Applier:
-    """Serialise applies in this process (a single database writer thread) and announce changes."""
+    """Serialise applies in this process (a single database writer thread) and announce changes.
+
+    `writer_units`, if given, makes the writer thread's transactions (and only those: not
+    `apply_now` from another thread) and is closed on that thread when it stops."""
 
     def __init__(
         self,
@@ -87,8 +97,10 @@ class Applier:
         *,
         flush_interval: float = 0.0,
         max_batch: int = 5000,
+        writer_units: WriterUnits | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        self._writer_units = writer_units
         self._clock = clock
         self.flush_interval = flush_interval
         self.max_batch = max_batch
@@ -183,6 +195,13 @@ class Applier:
         return item
 
     def _serve(self) -> None:
+        try:
+            self._work()
+        finally:
+            if self._writer_units is not None:
+                self._writer_units.close()
+
+    def _work(self) -> None:
         held: _Apply | _Call | object | None = None
         while True:
             item = held if held is not None else self._next()
@@ -248,7 +267,7 @@ class Applier:
         read: list[tuple[Delivery, Any]] = []
         try:
             results = apply_groups(
-                self._uow_factory(),
+                (self._writer_units or self._uow_factory)(),
                 groups,
                 self._clock,
                 lambda uow, done: self._read(uow, done, read),
