@@ -6,9 +6,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from ordertrail.clock import FakeClock
+from ordertrail.storage import migrate
+from ordertrail.storage.engine import make_engine
 
 
 def _psycopg(url: str) -> str:
@@ -56,6 +58,15 @@ def database_url(
     if not postgres_url:
         pytest.skip("no PostgreSQL server could be started (see scripts/ensure-postgres.sh)")
     yield _fresh_postgres(postgres_url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """The app's engine on a fresh database at the latest schema (both databases)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

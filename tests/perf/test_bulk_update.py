@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-import pytest
 from sqlalchemy import Engine, event, select
 
-from ordertrail.storage import migrate
 from ordertrail.storage.bulk import update_rows
-from ordertrail.storage.engine import make_engine
 from ordertrail.storage.tables import orders
 from ordertrail.storage.types import Codec
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _sent(statements: list[str]) -> list[str]:

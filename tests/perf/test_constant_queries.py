@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, event
 
 from ordertrail.clock import FakeClock
@@ -16,19 +14,9 @@ from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.services.apply import apply_reports
-from ordertrail.storage import migrate
-from ordertrail.storage.engine import make_engine
 from ordertrail.storage.uow import SqlUnitOfWork
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _listed(count: int, start: int) -> list[OrderReport]:

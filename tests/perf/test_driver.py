@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,19 +9,9 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ordertrail.storage import driver, migrate
-from ordertrail.storage.engine import make_engine
+from ordertrail.storage import driver
 from ordertrail.storage.tables import sync_state
 from ordertrail.storage.types import Codec
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
-
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 

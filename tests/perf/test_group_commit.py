@@ -17,18 +17,8 @@ from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.services import applier as applier_module
 from ordertrail.services.applier import FLOWING_S, SLICE, Applier
-from ordertrail.storage import migrate
-from ordertrail.storage.engine import make_engine
 from ordertrail.storage.tables import order_events, orders
 from ordertrail.storage.uow import SqlUnitOfWork
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
 
@@ -15,18 +14,8 @@ from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.services.applier import Applier
-from ordertrail.storage import migrate
-from ordertrail.storage.engine import make_engine
 from ordertrail.storage.tables import orders
 from ordertrail.storage.uow import HeldUnits, SqlUnitOfWork
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _report(broker_id: str, status: OrderStatus = OrderStatus.PLACED) -> OrderReport:

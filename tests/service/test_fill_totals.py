@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from typing import Any
@@ -21,14 +20,6 @@ from ordertrail.storage.tables import fills, orders
 from ordertrail.storage.uow import SqlUnitOfWork
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _execution(order_id: str, n: int, quantity: D, price: str) -> OrderReport:

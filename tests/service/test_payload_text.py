@@ -3,7 +3,6 @@ credit prices (BROKERS.md, Tradier quirk 5) survive the apply path digit for dig
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,9 @@ from sqlalchemy import Engine, text
 from ordertrail.brokers.tradier.parsing import load_json, parse_orders_list
 from ordertrail.clock import FakeClock
 from ordertrail.services.apply import apply_reports
-from ordertrail.storage import migrate
-from ordertrail.storage.engine import make_engine
 from ordertrail.storage.uow import SqlUnitOfWork
 
 FIXTURE = Path(__file__).parents[1] / "resources" / "tradier" / "list_single_order_object.json"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _stored_payloads(engine: Engine) -> list[str]:
