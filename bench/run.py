@@ -5,7 +5,8 @@
 Each figure script runs as its own process (`python -m bench.<script>`), so one's memory and
 threads never weigh on another's. Lines starting with `bench:` are the figures; indented `#`
 lines say what was measured. The machine is described first, a summary comes last; the exit
-status is 1 when a figure misses its target.
+status is 1 when a figure misses its target. The PostgreSQL databases the scripts made are
+dropped at the end (one script run alone leaves its database for a look).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.perf_support.databases import drop_bench_databases  # noqa: E402
 from bench.perf_support.figures import machine  # noqa: E402
 
 SCRIPTS = (
@@ -76,6 +78,9 @@ def main() -> None:
         if not args.quick:
             for extra in EXTRA.get(script, []):
                 figures += run(script, args.quick, extra)
+    dropped = drop_bench_databases()
+    if dropped:
+        print(f"  # dropped the benchmark's PostgreSQL databases: {', '.join(dropped)}")
     missed = [line for line in figures if line.endswith("ok=false")]
     print(f"  # {len(figures)} figures in {time.monotonic() - started:.0f} s; {len(missed)} missed")
     for line in missed:

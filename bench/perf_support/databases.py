@@ -66,6 +66,28 @@ def fresh_database(kind: str, name: str = PG_DATABASE) -> Iterator[tuple[str, En
         engine.dispose()
 
 
+def drop_bench_databases() -> list[str]:
+    """Drop the PostgreSQL databases the scripts made (`ordertrail_bench*`, a million orders
+    among them); return their names. Nothing to do without a server."""
+    if not postgres_available():
+        return []
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            names = list(
+                connection.exec_driver_sql(
+                    "SELECT datname FROM pg_database WHERE datname = %(n)s "
+                    "OR datname LIKE %(prefix)s",
+                    {"n": PG_DATABASE, "prefix": f"{PG_DATABASE}\\_%"},
+                ).scalars()
+            )
+            for name in names:
+                connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+    return names
+
+
 def vacuum_analyze(engine: Engine) -> None:
     """Refresh planner statistics after a bulk load (what autovacuum would do in production)."""
     if engine.dialect.name == "postgresql":
