@@ -122,3 +122,8 @@ def test_a_list_parameter_matches_every_value_it_names_exactly(database_url: str
         engine.dispose()
     assert sorted(row[0] for row in found) == sorted(names)
     assert ids == [(1,)]
+
+
+def test_a_value_json_cannot_hold_is_refused_with_its_type_named() -> None:
+    with pytest.raises(TypeError, match="object"):
+        dump_json({"fine": [1, "two", Decimal("3.0")], "not": object()})

@@ -118,13 +118,10 @@ class JsonText(TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
-def _json_default(value: Any) -> Any:
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
 # Decimals are written as the numbers they are, digit for digit (a broker's `12.50` stays
-# `12.50`, never a float's approximation); datetimes as RFC 3339 text; sets as arrays.
-_ENCODE = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="number").encode
+# `12.50`, never a float's approximation); datetimes as RFC 3339 text; sets as arrays. Any
+# other object is refused with msgspec's TypeError ("Encoding objects of type X is unsupported").
+_ENCODE = msgspec.json.Encoder(decimal_format="number").encode
 
 
 def dump_json(value: Any) -> str | None:
