@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ordertrail.bootstrap import App, bootstrap
 from ordertrail.brokers.tradier import TradierBroker, TradierConfig
@@ -21,7 +22,7 @@ from ordertrail.domain.proposal import ProposalKind
 from ordertrail.services.alerts_io import export_alerts, import_alerts
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
-from ordertrail.storage.tables import orders, trades
+from ordertrail.storage.tables import fills, orders, sync_state, trades
 from tests.fakes.tradier import FakeTradier, Fault
 
 TOKEN = "tok-app-SECRET-91b2"
@@ -164,6 +165,63 @@ async def test_a_placement_whose_answer_is_lost_is_found_by_tag_and_never_placed
     assert row["broker_order_id"] == str(at_broker[0].id) and row["status"] == "PLACED"
 
 
+def _listing_filters(fake: FakeTradier) -> list[str | None]:
+    listings = [r for r in fake.requests_to("GET", "/orders") if r.path.endswith("/orders")]
+    return [r.query.get("filter") for r in listings]
+
+
+async def test_the_list_reaches_back_past_today_only_after_a_gap(
+    app: App, fake: FakeTradier
+) -> None:
+    # Tradier may cut off an app that polls with filter=all: that is for backfill only.
+    await _reconcile(app)  # the first sync ever backfills (and reads today's list)
+    assert _listing_filters(fake) == ["all", None]
+    await _reconcile(app)
+    await _reconcile(app)
+    assert _listing_filters(fake) == ["all", None, None, None]
+    # The service was down since yesterday; meanwhile an order was placed by hand and filled.
+    last_seen = fake.clock() - timedelta(days=1, hours=1)
+    with app.engine.begin() as c:
+        c.execute(update(sync_state).values(last_polled_at=last_seen))
+    made = fake.create_order("AAPL", created=fake.clock() - timedelta(days=1), status="canceled")
+    await _reconcile(app)
+    assert _listing_filters(fake)[-2:] == ["all", None]
+    assert [r["broker_order_id"] for r in _rows(app)] == [str(made)]
+    await _reconcile(app)
+    assert _listing_filters(fake)[-1] is None
+
+
+async def test_an_oco_placed_by_hand_is_tracked_as_its_two_children_and_its_fill_kept(
+    app: App, fake: FakeTradier
+) -> None:
+    legs = {"symbol": "AAPL", "side": "sell", "quantity": "10"}
+    form = {"class": "oco", "duration": "gtc", "type[0]": "limit", "price[0]": "200"}
+    form |= {"type[1]": "stop", "stop[1]": "150"}
+    form |= {f"{name}[{index}]": value for name, value in legs.items() for index in (0, 1)}
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+    async with httpx.AsyncClient(headers=headers) as client:
+        url = f"{fake.base_url}/accounts/{ACCOUNT}/orders"
+        parent = (await client.post(url, data=form)).json()["order"]["id"]
+        children = (await client.get(f"{url}/{parent}")).json()["order"]["leg"]
+    limit_id, stop_id = (str(child["id"]) for child in children)
+    await _reconcile(app)
+    assert [(r["broker_order_id"], r["status"]) for r in _rows(app)] == [
+        (limit_id, "PLACED"),
+        (stop_id, "PLACED"),
+    ]
+    fake.fill(int(limit_id), 10, "200")
+    await _reconcile(app)
+    rows = _rows(app)
+    assert [(r["broker_order_id"], r["status"]) for r in rows] == [
+        (limit_id, "FILLED"),
+        (stop_id, "CANCELLED"),
+    ]
+    assert rows[0]["external"] and rows[0]["filled_quantity"] == D(10)
+    with app.engine.connect() as c:
+        kept = c.execute(select(fills.c.order_id, fills.c.quantity, fills.c.price)).all()
+    assert [tuple(f) for f in kept] == [(rows[0]["id"], D(10), D(200))]
+
+
 def test_sync_once_fills_orders_list_json(fake: FakeTradier, tmp_path: Path) -> None:
     working = fake.create_order("AAPL", "buy", 100, "limit", price="187.50", tag="cli-test-1")
     fake.fill(working, 40, "187.48")
@@ -210,3 +268,46 @@ def test_sync_once_fills_orders_list_json(fake: FakeTradier, tmp_path: Path) -> 
         "450.1",
         None,
     )
+
+
+async def test_an_old_working_gtc_order_no_longer_listed_is_looked_up_not_called_missing(
+    app: App, fake: FakeTradier
+) -> None:
+    made = fake.create_order(
+        "MSFT",
+        type="limit",
+        price=300,
+        quantity=4,
+        duration="gtc",
+        created=fake.clock() - timedelta(days=3),
+    )
+    await _reconcile(app)  # today's list carries working GTC orders over: adopted
+    assert [(r["broker_order_id"], r["status"]) for r in _rows(app)] == [(str(made), "PLACED")]
+    fake.set_knobs(gtc_carry_over=False)  # now only a lookup by id finds it
+    await _reconcile(app)
+    [row] = _rows(app)
+    assert row["status"] == "PLACED" and "missing" not in row["flags"]
+    fake.fill(made, 4, "299.5")
+    await _reconcile(app)
+    [row] = _rows(app)
+    assert row["status"] == "FILLED" and row["filled_quantity"] == D(4)
+    lookups = [r for r in fake.requests_to("GET", f"/orders/{made}")]
+    assert len(lookups) >= 2
+
+
+async def test_a_placement_that_timed_out_with_nothing_placed_is_resent_once_only(
+    app: App, fake: FakeTradier
+) -> None:
+    # Both sends time out before Tradier made anything: the first is resent after the doubt
+    # period (the list proves it never arrived), the resend never again.
+    fake.inject(Fault.GATEWAY_TIMEOUT, times=2, method="POST", path="/orders")
+    order = await app.placer.submit(_entry(app))
+    assert order.client_order_id is not None and order.state.status.value == "PENDING"
+    await _reconcile(app)
+    assert await app.placer.resume("tradier", ACCOUNT, grace_s=0, doubt_s=0) == 1
+    await _reconcile(app)
+    assert await app.placer.resume("tradier", ACCOUNT, grace_s=0, doubt_s=0) == 0
+    assert len(fake.requests_to("POST", "/orders")) == 2
+    assert fake.orders_with_tag(order.client_order_id) == []
+    (row,) = _rows(app)
+    assert row["placement"] == "resent" and row["status"] == "PENDING"

@@ -16,6 +16,9 @@ from ordertrail.services.apply import ApplyResult
 from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+# How far before the last poll's start the next list reaches back: room for the broker's
+# clock and the time an order's last change takes to show in its list.
+SINCE_SLACK = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,16 @@ class SyncResult:
     missing: tuple[int, ...] = ()
     working: int = 0  # orders of the account working before this sync
     unchanged: int = 0  # listed reports not applied: the very ones the last sync committed
+
+
+def list_since(now: datetime, last_polled: datetime | None, lookback: timedelta) -> datetime:
+    """How far back a sync's list must reach: to the start of the last sync that committed
+    (less `SINCE_SLACK`), never further than `lookback`. Orders still working from before
+    then are looked up one by one (`sync_account`), so nothing older is needed."""
+    earliest = now - lookback
+    if last_polled is None or last_polled > now:  # never synced, or a clock set back
+        return earliest
+    return max(earliest, last_polled - SINCE_SLACK)
 
 
 class ListMemo:
@@ -94,9 +107,20 @@ async def sync_account(
 ) -> SyncResult:
     """Poll one account and apply what it shows; an order absent from the list is looked up,
     never assumed cancelled. With a `memo`, listed reports the last committed sync already
-    applied (the same objects) are not applied again (see `ListMemo`)."""
+    applied (the same objects) are not applied again (see `ListMemo`).
+
+    The list reaches back to the last sync that committed (see `list_since`), so a broker
+    whose older orders cost a heavier call (Tradier's `filter=all`) makes it only after a
+    gap: the first sync ever, one after downtime, the first after midnight."""
     now = clock.now()
-    listed_reports = list(await broker.list_orders(since=now - lookback))
+
+    def last_polled() -> datetime | None:
+        with uow_factory() as uow:
+            state = uow.sync_state.get(broker.name, broker.account_id)
+        return state["last_polled_at"] if state else None
+
+    since = list_since(now, await applier.run(last_polled), lookback)
+    listed_reports = list(await broker.list_orders(since=since))
     listed = {r.broker_order_id for r in listed_reports if r.broker_order_id}
     reports = list(listed_reports) if memo is None else memo.news(listed_reports)
     unchanged = len(listed_reports) - len(reports)

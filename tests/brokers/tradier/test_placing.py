@@ -187,9 +187,11 @@ async def test_quota_violation_on_place_is_retried_since_nothing_was_placed(
     assert len(fake.requests_to("POST", "/orders")) == 2
 
 
+@pytest.mark.parametrize("finalized_status", [400, 200])  # Tradier answered both
 async def test_cancel_then_canceled_and_a_finished_order_is_no_error(
-    fake: FakeTradier, broker: TradierBroker
+    fake: FakeTradier, broker: TradierBroker, finalized_status: int
 ) -> None:
+    fake.set_knobs(finalized_cancel_status=finalized_status)
     request = PlaceRequest(client_order_id="ot-c-1", instrument=AAPL, side="buy", quantity=D(5))
     result = await broker.place(request)
     await broker.cancel(result.broker_order_id)

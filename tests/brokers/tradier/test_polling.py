@@ -161,10 +161,14 @@ async def test_yesterdays_orders_need_a_backfill_and_gtc_orders_carry_over(
     assert [r.broker_order_id for r in today] == [str(gtc_order)]
     backfill = await broker.list_orders(fake.clock() - timedelta(days=2))
     assert {r.broker_order_id for r in backfill} == {str(day_order), str(gtc_order)}
-    assert fake.requests_to("GET", "/orders")[-1].query["filter"] == "all"
+    filters = [r.query.get("filter") for r in fake.requests_to("GET", "/orders")]
+    assert filters == [None, "all", None]  # a backfill reads today's list as well
+    old_gtc = fake.create_order("IBM", created=yesterday - timedelta(days=3), duration="gtc")
+    backfill = await broker.list_orders(fake.clock() - timedelta(days=2))
+    assert str(old_gtc) in {r.broker_order_id for r in backfill}  # only carried over today
 
 
-async def test_oco_parent_is_sparse_and_children_are_the_orders(
+async def test_an_oco_parent_is_sparse_so_its_children_are_listed_as_the_orders(
     fake: FakeTradier, broker: TradierBroker
 ) -> None:
     form = {
@@ -189,12 +193,14 @@ async def test_oco_parent_is_sparse_and_children_are_the_orders(
             headers={"Authorization": f"Bearer {fake.token}", "Accept": "application/json"},
         )
     parent_id = answer.json()["order"]["id"]
-    [parent] = await broker.list_orders(fake.clock())
-    assert parent.broker_order_id == str(parent_id) and parent.client_order_id == "ot-oco-1"
-    assert parent.quantity is None and parent.filled_quantity is None
-    limit_leg, stop_leg = parent.legs
+    # The parent is sparse (no symbol, never fill numbers): its children are listed instead.
+    limit_leg, stop_leg = await broker.list_orders(fake.clock())
+    assert str(parent_id) not in (limit_leg.broker_order_id, stop_leg.broker_order_id)
+    assert (limit_leg.order_type, stop_leg.order_type) == ("limit", "stop")
+    assert limit_leg.instrument == Instrument("AAPL") and limit_leg.quantity == D(10)
     fake.fill(int(limit_leg.broker_order_id or 0), 10, "200")
-    [done] = await broker.list_orders(fake.clock())
-    assert done.broker_status == "filled"
-    assert [leg.status for leg in done.legs] == [OrderStatus.FILLED, OrderStatus.CANCELLED]
-    assert stop_leg.order_type == "stop"
+    filled, cancelled = await broker.list_orders(fake.clock())
+    assert (filled.status, cancelled.status) == (OrderStatus.FILLED, OrderStatus.CANCELLED)
+    state, fills = fold([limit_leg, filled])
+    assert state.status is OrderStatus.FILLED
+    assert [(f.quantity, f.price) for f in fills] == [(D(10), D(200))]

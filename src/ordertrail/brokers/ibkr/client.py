@@ -261,7 +261,9 @@ class IbkrBroker:
         return replace(report, status=OrderStatus.REJECTED, reason=reason)
 
     def _days_since(self, since: datetime) -> int:
-        days = (self._clock.now().date() - since.date()).days + 1
+        """Days of trades to ask for to reach back to `since`: a day more than the dates
+        between, since IBKR's trading day need not end at our (UTC) midnight."""
+        days = (self._clock.now().date() - since.date()).days + 2
         return max(1, min(days, self.config.trades_max_days))
 
 

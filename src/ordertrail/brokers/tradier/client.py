@@ -23,6 +23,7 @@ from ordertrail.brokers.tradier.parsing import (
     order_dicts,
     parse_order,
     parse_place_answer,
+    tracked_orders,
 )
 from ordertrail.brokers.tradier.stream import TradierStream
 from ordertrail.clock import Clock, SystemClock
@@ -96,17 +97,21 @@ class TradierBroker:
         unparsed (see `ListCache`).
         """
         start = self._backfill_start(since)
+        # A backfill reads today's list too: older working GTC orders may be carried over
+        # into it, and `filter=all` only reaches orders created in its window.
+        windows = [None] if start is None else [start, None]
         limit = self._config.page_limit
         by_id: dict[str | None, tuple[OrderReport, bool]] = {}
         self._listed.start()
-        for page in range(1, self._config.max_pages + 1):
-            orders = order_dicts(await self._api.list_orders(page, limit, start))
-            for seen in self._listed.reports(orders):
-                by_id[seen[0].broker_order_id] = seen
-            if len(orders) < limit:
-                break
-        else:
-            log.warning("Tradier order list still full after %s pages", self._config.max_pages)
+        for window in windows:
+            for page in range(1, self._config.max_pages + 1):
+                orders = order_dicts(await self._api.list_orders(page, limit, window))
+                for seen in self._listed.reports(tracked_orders(orders)):
+                    by_id[seen[0].broker_order_id] = seen
+                if len(orders) < limit:
+                    break
+            else:
+                log.warning("Tradier order list still full after %s pages", self._config.max_pages)
         self._listed.finish()
         deadline = self._deadline()
         return [

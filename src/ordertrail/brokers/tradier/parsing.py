@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -47,6 +47,8 @@ UNCONFIRMED_STATUSES = frozenset({"calculated", "accepted_for_bidding", "held"})
 ACK_STATUSES = frozenset({"ok"})
 
 MULTILEG_CLASSES = frozenset({"multileg", "combo"})
+# Sparse parents (never with fill numbers) whose children are the real orders.
+CONDITIONAL_CLASSES = frozenset({"oco", "oto", "otoco"})
 _WORKING = frozenset({_S.PLACED, _S.PARTIAL})
 _ZERO = Decimal(0)
 _FRACTION = re.compile(r"\.(\d{6})\d+")
@@ -131,11 +133,29 @@ def order_dicts(payload: Any) -> list[Mapping[str, Any]]:
     return _as_list(orders.get("order"))
 
 
+def tracked_orders(orders: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The orders to track among listed ones: an OCO/OTO/OTOCO parent is sparse (no symbol,
+    no fill numbers, ever), so its children, full orders with their own ids, stand in its
+    place; every other order (a multileg parent with its legs included) stands for itself."""
+    tracked: list[Mapping[str, Any]] = []
+    for order in orders:
+        if is_conditional(order):
+            tracked.extend(c for c in _as_list(order.get("leg")) if isinstance(c, Mapping))
+        else:
+            tracked.append(order)
+    return tracked
+
+
+def is_conditional(order: Mapping[str, Any]) -> bool:
+    """Tell an OCO/OTO/OTOCO parent (see `tracked_orders`)."""
+    return _text(order.get("class")) in CONDITIONAL_CLASSES
+
+
 def parse_orders_list(payload: Any, account_id: str, source: str = "poll") -> list[OrderReport]:
     """Report every order of a list answer; one order that cannot be read is logged and left
     out, never allowed to stop the whole poll (its state stays as last seen)."""
     reports = []
-    for order in order_dicts(payload):
+    for order in tracked_orders(order_dicts(payload)):
         try:
             reports.append(parse_order_dict(order, account_id, source))
         except (TypeError, ValueError, ArithmeticError, AttributeError) as error:
@@ -244,7 +264,13 @@ def parse_stream_message(frame: str | bytes) -> list[Mapping[str, Any]]:
         try:
             message, position = _DECODER.raw_decode(text, position)
         except ValueError:
-            log.warning("Tradier stream sent text that is not JSON: %s", _excerpt(text[position:]))
+            rest = text[position:]
+            if "session not found" in rest.lower():  # an expired or unknown session id
+                raise BrokerUnavailable(
+                    f"Tradier account stream refused the session: {_excerpt(rest)}",
+                    broker=BROKER,
+                ) from None
+            log.warning("Tradier stream sent text that is not JSON: %s", _excerpt(rest))
             return messages
         if isinstance(message, Mapping):
             messages.append(message)

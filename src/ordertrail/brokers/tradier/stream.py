@@ -15,6 +15,7 @@ from ordertrail.brokers.tradier.config import TradierConfig
 from ordertrail.brokers.tradier.http import TradierHttp
 from ordertrail.brokers.tradier.parsing import (
     BROKER,
+    is_conditional,
     parse_order_event,
     parse_session,
     parse_stream_message,
@@ -82,7 +83,9 @@ class TradierStream:
                 yield StreamBatch(tuple(reports))
 
     async def _reports(self, messages: list[Mapping[str, Any]]) -> list[OrderReport]:
-        latest: dict[str, Mapping[str, Any]] = {}
+        # The latest event of each order to read: the order's own, or for a multileg leg or
+        # an OCO/OTO child (`parent_id`) its parent's, which says how the group is tracked.
+        latest: dict[str, tuple[Mapping[str, Any], bool]] = {}
         for message in messages:
             kind = message.get("event")
             if kind == "heartbeat":
@@ -97,25 +100,38 @@ class TradierStream:
             account = message.get("account")
             if account is not None and str(account) != self._config.account_id:
                 continue
-            latest.pop(str(message["id"]), None)
-            latest[str(message["id"])] = message
-        return [
-            report
-            for order_id, event in latest.items()
-            if (report := await self._report(order_id, event)) is not None
-        ]
+            parent = message.get("parent_id")
+            child = _is_order_id(parent) and str(parent) != str(message["id"])
+            key = str(parent) if child else str(message["id"])
+            latest.pop(key, None)
+            latest[key] = (message, child)
+        reports: list[OrderReport] = []
+        for order_id, (event, child) in latest.items():
+            reports.extend(await self._report(order_id, event, child))
+        return reports
 
-    async def _report(self, order_id: str, event: Mapping[str, Any]) -> OrderReport | None:
+    async def _report(
+        self, order_id: str, event: Mapping[str, Any], child: bool
+    ) -> list[OrderReport]:
+        """The reports an event stands for, read over REST: the order itself; for an
+        OCO/OTO/OTOCO parent, its children (the real orders, see `tracked_orders`)."""
         try:
             report = await self._fetch(order_id)
         except BrokerUnavailable as error:
+            if child:  # a leg's or child's event alone cannot say which order it moves
+                log.warning("Tradier order %s not readable (%s); left to polling", order_id, error)
+                return []
             log.warning(
                 "Tradier order %s not readable (%s); using the event alone", order_id, error
             )
-            return parse_order_event(event, self._config.account_id)
-        if report is None and event.get("account") is not None:
-            return parse_order_event(event, self._config.account_id)
-        return report
+            return [parse_order_event(event, self._config.account_id)]
+        if report is None:
+            if event.get("account") is not None and not child:
+                return [parse_order_event(event, self._config.account_id)]
+            return []
+        if isinstance(report.raw, Mapping) and is_conditional(report.raw):
+            return list(report.legs)
+        return [report]
 
 
 def subscribe_frame(session_id: str) -> dict[str, Any]:
