@@ -72,3 +72,19 @@ async def test_a_reused_tag_on_another_broker_order_is_a_second_external_order(a
     await app.applier.apply([second, first])
     with app.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(orders)).scalar() == 2
+
+
+async def test_a_report_naming_no_order_is_left_out_never_adopted(app: App) -> None:
+    # Nothing could find such an order again: adopting it would adopt it anew (with its
+    # fills) at every poll.
+    unnamed = _report(
+        broker_order_id=None,
+        client_order_id=None,
+        derives_fills=False,
+        executions=(Execution("outside-1", D(5), D(188)),),
+    )
+    for _ in range(2):
+        result = await app.applier.apply([unnamed])
+        assert (result.unnamed, result.applied, result.orders_created) == (1, 0, 0)
+    with app.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(orders)).scalar() == 0

@@ -76,6 +76,7 @@ class ApplyResult:
     applied: int = 0  # reports that changed something
     unchanged: int = 0  # duplicates and reports that said nothing new
     stale: int = 0  # reports whose status or quantity was older than what we knew
+    unnamed: int = 0  # reports naming no order (no broker or client order id): left out
     events: int = 0
     fills: int = 0
     orders_created: int = 0
@@ -106,6 +107,7 @@ class ApplyResult:
         self.applied += other.applied
         self.unchanged += other.unchanged
         self.stale += other.stale
+        self.unnamed += other.unnamed
         self.events += other.events
         self.fills += other.fills
         self.orders_created += other.orders_created
@@ -419,6 +421,12 @@ class _Batch:
         return order_id
 
     def _apply_one(self, report: OrderReport, result: ApplyResult, position: int) -> None:
+        if not (report.broker_order_id or report.client_order_id):
+            # Nothing could find this order again: adopted, it would be adopted anew (its
+            # fills with it) by every later report. The adapters leave such reports out.
+            result.unnamed += 1
+            log.warning("%s report naming no order left out: %s", report.broker, report.raw)
+            return
         claims = self.claims
         order_id = self._resolve(report, result)
         if self.claims != claims:  # the report claimed an adopted order: that is a change

@@ -47,6 +47,10 @@ class LoopbackClient(Client):
         super().cancelOrder(orderId, manualCancelOrderTime)
         self.tws.on_cancel(orderId)
 
+    def reqExecutions(self, reqId: int, execFilter: Any) -> None:
+        super().reqExecutions(reqId, execFilter)
+        asyncio.get_running_loop().call_soon(self.tws.answer_executions, reqId)
+
 
 class LoopbackIB(IB):
     """`IB` whose connect goes to `FakeTws` (startup sync included) instead of a socket."""
@@ -153,6 +157,13 @@ class FakeTws:
             self.wrapper.lastTime = datetime.now(UTC)
             self.wrapper.execDetails(-1, contract, execution)
         return execution
+
+    def answer_executions(self, req_id: int) -> None:
+        """Answer `reqExecutions`: the day's executions, then the end of the answer."""
+        self.wrapper.lastTime = datetime.now(UTC)
+        for contract, execution in self.day_executions:
+            self.wrapper.execDetails(req_id, contract, execution)
+        self.wrapper.execDetailsEnd(req_id)
 
     def error(self, order_id: int, code: int, text: str) -> None:
         self.wrapper.lastTime = datetime.now(UTC)

@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from ib_async import Contract, Execution
 
 from ordertrail.brokers.tws.client import TwsBroker
 from ordertrail.brokers.tws.config import TwsConfig
+from ordertrail.clock import FakeClock
 from ordertrail.domain.instrument import Instrument, option_instrument
 from ordertrail.domain.status import OrderStatus
 from ordertrail.errors import BrokerError, BrokerRejected, BrokerUnavailable
@@ -205,3 +207,120 @@ def test_importing_the_adapter_does_not_import_ib_async():
         "assert 'ib_async' not in sys.modules, 'ib_async imported eagerly'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_an_inactive_order_without_fills_turns_rejected_after_its_grace(tws: FakeTws):
+    clock = FakeClock(datetime.now(UTC))
+    config = TwsConfig(account_id=ACCOUNT, place_timeout_s=2.0, inactive_grace_s=60)
+    broker = TwsBroker(config, ib=tws.ib, clock=clock)
+    try:
+        result = await broker.place(request())
+        order_id = next(iter(tws.orders))
+        tws.status(order_id, "Inactive", 0, 10, 0)  # no error text: maybe only parked
+        [parked] = await broker.list_orders(SINCE)
+        assert parked.status is OrderStatus.PLACED and "inactive" in parked.flags
+        clock.advance(59)
+        [still] = await broker.list_orders(SINCE)
+        assert still.status is OrderStatus.PLACED
+        clock.advance(2)
+        [given_up] = await broker.list_orders(SINCE)
+        assert given_up.status is OrderStatus.REJECTED
+        assert given_up.reason == "Inactive for 60 s without fills"
+        looked_up = await broker.get_order(result.broker_order_id)
+        assert looked_up is not None and looked_up.status is OrderStatus.REJECTED
+        tws.status(order_id, "Submitted", 0, 10, 0)  # revived: working again, grace reset
+        [revived] = await broker.list_orders(SINCE)
+        assert revived.status is OrderStatus.PLACED and not revived.flags
+    finally:
+        await broker.aclose()
+
+
+async def test_fills_of_trades_from_outside_ib_name_no_order_and_are_left_out(
+    tws: FakeTws, broker: TwsBroker
+):
+    # permId 0 and no orderRef: no later list could find their order again.
+    await broker.place(request(instrument=Instrument("AAPL"), side="sell"))
+    order_id = next(iter(tws.orders))
+    tws.execute(order_id, 10, 190.0)
+    contract = Contract(secType="STK", symbol="AAPL", exchange="SMART", currency="USD")
+    for n in (1, 2):
+        outside = Execution(
+            execId=f"0000f00d.0000{n}.01.01",
+            time=datetime.now(UTC),
+            acctNumber=ACCOUNT,
+            side="BOT",
+            shares=5,
+            price=188.0,
+            permId=0,
+            orderRef="",
+        )
+        tws.day_executions.append((contract, outside))
+    tws.drop()
+    tws.connect()  # ib_async reloads the day's executions, these two included
+    assert len(tws.ib.fills()) == 3
+    for _ in range(2):
+        reports = await broker.list_orders(SINCE)
+        assert reports and all(r.broker_order_id or r.client_order_id for r in reports)
+        assert {e.execution_id for r in reports for e in r.executions} == {
+            e.execId.rsplit(".", 1)[0] for _c, e in tws.day_executions[:1]
+        }
+
+
+async def test_fills_after_info_error_10349_are_kept_and_a_full_fill_ends_it_filled(
+    tws: FakeTws, broker: TwsBroker, consumer: Consumer
+):
+    # After info 10349 ib_async wrongly marks the live order Cancelled; TWS goes on filling it.
+    result = await broker.place(request())
+    key = result.broker_order_id
+    order_id = next(iter(tws.orders))
+    tws.error(order_id, 10349, "Order TIF was set to DAY based on order preset.")
+    await eventually(lambda: consumer.ledger.states[key].status is OrderStatus.CANCELLED)
+    tws.execute(order_id, 4, 3.05)
+    tws.status(order_id, "Submitted", 4, 6, 3.05)
+    await eventually(lambda: len(consumer.ledger.fills[key]) == 1)
+    assert consumer.ledger.states[key].filled_quantity == 4  # kept, whatever the status says
+    tws.execute(order_id, 6, 3.10)
+    tws.status(order_id, "Filled", 10, 0, 3.08)
+    await eventually(lambda: consumer.ledger.states[key].status is OrderStatus.FILLED)
+    assert [(f.quantity, f.price) for f in consumer.ledger.fills[key]] == [
+        (4, D("3.05")),
+        (6, D("3.1")),
+    ]
+
+
+async def test_a_fill_during_pending_cancel_then_filled_ends_filled(
+    tws: FakeTws, broker: TwsBroker, consumer: Consumer
+):
+    result = await broker.place(request())
+    key = result.broker_order_id
+    order_id = next(iter(tws.orders))
+    await broker.cancel(key)
+    await eventually(lambda: consumer.ledger.states[key].broker_status == "PendingCancel")
+    tws.execute(order_id, 10, 3.10)
+    tws.status(order_id, "Filled", 10, 0, 3.10)
+    await eventually(lambda: consumer.ledger.states[key].status is OrderStatus.FILLED)
+    assert [(f.quantity, f.price) for f in consumer.ledger.fills[key]] == [(10, D("3.1"))]
+
+
+async def test_fills_while_tws_lost_ib_are_re_read_once_it_is_back(
+    tws: FakeTws, broker: TwsBroker, consumer: Consumer
+):
+    # 1100: TWS lost IB but the API socket stays up; executions made meanwhile come as no
+    # event. Once 1102 says it is back, they are asked for again and reported.
+    result = await broker.place(request())
+    key = result.broker_order_id
+    order_id = next(iter(tws.orders))
+    tws.execute(order_id, 4, 3.05)
+    await eventually(lambda: len(consumer.ledger.fills[key]) == 1)
+    tws.error(-1, 1100, "Connectivity between IB and Trader Workstation has been lost.")
+    tws.execute(order_id, 6, 3.10, live=False)
+    await asyncio.sleep(0.05)
+    assert len(consumer.ledger.fills[key]) == 1  # nothing told us
+    tws.error(-1, 1102, "Connectivity between IB and TWS has been restored - data maintained.")
+    await eventually(lambda: len(consumer.ledger.fills[key]) == 2)
+    assert [(f.quantity, f.price) for f in consumer.ledger.fills[key]] == [
+        (4, D("3.05")),
+        (6, D("3.1")),
+    ]
+    assert consumer.connects == 2  # announced as a fresh session: the watcher reconciles
+    assert not consumer.drops

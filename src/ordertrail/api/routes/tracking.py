@@ -24,6 +24,7 @@ COUNTS = (
     "applied",
     "unchanged",
     "stale",
+    "unnamed",
     "events",
     "fills",
     "orders_created",

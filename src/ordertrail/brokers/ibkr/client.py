@@ -18,7 +18,6 @@ from ordertrail.brokers.ibkr.contracts import ContractBook
 from ordertrail.brokers.ibkr.http import IbkrHttp
 from ordertrail.brokers.ibkr.parsing import (
     BROKER,
-    INACTIVE,
     canonical_status,
     order_rows,
     parse_execution,
@@ -29,6 +28,7 @@ from ordertrail.brokers.ibkr.placing import build_ticket, run_chain
 from ordertrail.brokers.ibkr.polling import ListPoll, trade_rows
 from ordertrail.brokers.ibkr.stream import Connect, IbkrStream
 from ordertrail.brokers.ibkr.values import id_text
+from ordertrail.brokers.inactive import InactiveGrace
 from ordertrail.clock import Clock, SystemClock
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
@@ -73,7 +73,7 @@ class IbkrBroker:
         self._forced_at: datetime | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self._refs: dict[str, str] = {}
-        self._inactive_since: dict[str, datetime] = {}
+        self._inactive_grace = InactiveGrace(config.inactive_grace_s, self._clock)
         self.poll = ListPoll(config, self.http, self.contracts)
         self.memory = self.poll.memory
 
@@ -244,21 +244,6 @@ class IbkrBroker:
             elif order_id in self._refs:
                 report = replace(report, client_order_id=self._refs[order_id])
         return self._inactive_grace(report)
-
-    def _inactive_grace(self, report: OrderReport) -> OrderReport:
-        """Report an `Inactive` order without fills as REJECTED once its grace period is over."""
-        key = report.broker_order_id
-        if key is None or report.status is None:
-            return report
-        if INACTIVE not in report.flags or report.status is not OrderStatus.PLACED:
-            self._inactive_since.pop(key, None)
-            return report
-        now = self._clock.now()
-        since = self._inactive_since.setdefault(key, now)
-        if now - since < timedelta(seconds=self.config.inactive_grace_s):
-            return report
-        reason = report.reason or f"Inactive for {self.config.inactive_grace_s:.0f} s without fills"
-        return replace(report, status=OrderStatus.REJECTED, reason=reason)
 
     def _days_since(self, since: datetime) -> int:
         """Days of trades to ask for to reach back to `since`: a day more than the dates

@@ -17,6 +17,7 @@ from ordertrail.brokers.ibkr.values import (
     id_text,
     text_or_none,
 )
+from ordertrail.brokers.inactive import INACTIVE
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import Execution, OrderReport
 from ordertrail.domain.status import OrderStatus
@@ -24,7 +25,6 @@ from ordertrail.domain.status import OrderStatus
 log = logging.getLogger(__name__)
 
 BROKER = "ibkr"
-INACTIVE = "inactive"
 ZERO = Decimal(0)
 
 # BROKERS.md §2.6. No partial status exists: a working order with fills is PARTIAL.

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+from ordertrail.brokers.inactive import InactiveGrace
 from ordertrail.brokers.tws.config import TwsConfig
 from ordertrail.brokers.tws.parsing import (
     BROKER,
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 ORDER_TYPES = {"market": "MKT", "limit": "LMT", "stop": "STP", "stop_limit": "STP LMT"}
 TIFS = {"day": "DAY", "gtc": "GTC", "ioc": "IOC", "opg": "OPG"}
 DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+CONNECTIVITY_LOST = 1100  # TWS lost IB; the API socket stays up
+CONNECTIVITY_RESTORED = frozenset({1101, 1102})  # back (1101: with its data lost)
 
 
 class TwsBroker:
@@ -56,6 +59,9 @@ class TwsBroker:
         self.ib = ib
         self._clock = clock or SystemClock()
         self._seen: set[str] = set()
+        self._unnamed: set[str] = set()  # execution ids of fills naming no order, logged
+        self._recovering: set[asyncio.Task[None]] = set()
+        self._inactive_grace = InactiveGrace(config.inactive_grace_s, self._clock)
         self._queue: asyncio.Queue[StreamItem | Exception] | None = None
 
     # --- the port ----------------------------------------------------------------------
@@ -102,12 +108,13 @@ class TwsBroker:
             last = max((t for t in (utc(e.time) for e in trade.log) if t), default=None)
             if trade.orderStatus.status in DONE and last is not None and last < since:
                 continue
-            reports.append(report_from_trade(trade, self.account_id))
-        orphans: dict[int, list[Any]] = defaultdict(list)
+            reports.append(self._of_trade(trade, "poll"))
+        orphans: dict[tuple[int, str], list[Any]] = defaultdict(list)
         for fill in self.ib.fills():
             if fill.execution.permId not in known:
-                orphans[fill.execution.permId].append(fill)
+                orphans[_order_key(fill)].append(fill)
         reports.extend(report_from_fills(f, self.account_id) for f in orphans.values())
+        reports = self._named(reports)
         for report in reports:
             self._seen.update(e.execution_id for e in report.executions)
         return reports
@@ -117,7 +124,7 @@ class TwsBroker:
         await self._ensure_connected()
         trade = self._trade(broker_order_id)
         if trade is not None:
-            return report_from_trade(trade, self.account_id, source="lookup")
+            return self._of_trade(trade, "lookup")
         fills = [f for f in self.ib.fills() if str(f.execution.permId) == broker_order_id]
         return report_from_fills(fills, self.account_id, source="lookup") if fills else None
 
@@ -139,6 +146,7 @@ class TwsBroker:
             (self.ib.execDetailsEvent, self._on_execution),
             (self.ib.connectedEvent, self._on_connected),
             (self.ib.disconnectedEvent, self._on_disconnected),
+            (self.ib.errorEvent, self._on_error),
         ]
         for event, handler in handlers:
             event += handler
@@ -162,34 +170,81 @@ class TwsBroker:
             self._queue.put_nowait(item)
 
     def _on_status(self, trade: Any) -> None:
-        self._put(report_from_trade(trade, self.account_id, source="stream"))
+        for report in self._named([self._of_trade(trade, "stream")]):
+            self._put(report)
 
     def _on_execution(self, trade: Any, fill: Any) -> None:
-        report = report_from_trade(trade, self.account_id, source="stream")
         key = execution_key(fill.execution.execId)
         self._seen.add(key)
-        self._put(report)
+        for report in self._named([self._of_trade(trade, "stream")]):
+            self._put(report)
 
     def _on_connected(self) -> None:
         """Announce the session, then report fills ib_async reloaded without events."""
         self._put(StreamConnected(at=self._clock.now(), detail="TWS API connected"))
-        missed: dict[int, list[Any]] = defaultdict(list)
+        self._report_missed()
+
+    def _on_error(self, _req_id: int, code: int, text: str, *_: Any) -> None:
+        """After TWS lost and regained IB (1100, then 1101/1102) the API socket never
+        dropped, but executions made meanwhile may never come as events: ask for the day's
+        executions again, report those not seen, and announce a fresh session (the watcher
+        reconciles on it)."""
+        if code == CONNECTIVITY_LOST:
+            log.warning("TWS lost its connection to IB (%s): %s", code, text)
+        elif code in CONNECTIVITY_RESTORED:
+            log.warning("TWS connection to IB restored (%s): %s; re-reading executions", code, text)
+            task = asyncio.get_running_loop().create_task(self._recover(code))
+            self._recovering.add(task)
+            task.add_done_callback(self._recovering.discard)
+
+    async def _recover(self, code: int) -> None:
+        try:
+            await self.ib.reqExecutionsAsync()
+        except Exception as error:  # the socket may be going: its own events say so
+            log.warning("TWS executions could not be re-read after %s: %s", code, error)
+            return
+        self._put(StreamConnected(at=self._clock.now(), detail=f"TWS reconnected to IB ({code})"))
+        self._report_missed()
+
+    def _report_missed(self) -> None:
+        """Report the fills ib_async holds that no event brought (reloaded or re-read)."""
+        missed: dict[tuple[int, str], list[Any]] = defaultdict(list)
         for fill in self.ib.fills():
             if execution_key(fill.execution.execId) not in self._seen:
-                missed[fill.execution.permId].append(fill)
-        for perm_id, fills in missed.items():
+                missed[_order_key(fill)].append(fill)
+        for (perm_id, _ref), fills in missed.items():
             trade = self._trade(str(perm_id)) if perm_id else None
             if trade is not None:
-                report = report_from_trade(trade, self.account_id, source="stream")
+                report = self._of_trade(trade, "stream")
             else:
                 report = report_from_fills(fills, self.account_id, source="stream")
-            self._seen.update(e.execution_id for e in report.executions)
-            self._put(report)
+            for named in self._named([report]):
+                self._seen.update(e.execution_id for e in named.executions)
+                self._put(named)
 
     def _on_disconnected(self) -> None:
         self._put(BrokerUnavailable("TWS API connection dropped", broker=BROKER))
 
     # --- helpers -----------------------------------------------------------------------
+
+    def _of_trade(self, trade: Any, source: str) -> OrderReport:
+        return self._inactive_grace(report_from_trade(trade, self.account_id, source=source))
+
+    def _named(self, reports: list[OrderReport]) -> list[OrderReport]:
+        """The reports that name an order. Fills of trades from outside IB carry neither a
+        `permId` nor an `orderRef`: nothing could find their order again, so adopting them
+        would make a new order of the same fills at every poll. They are left out (logged
+        once per execution), as the Client Portal adapter leaves out id-less trades."""
+        named = []
+        for report in reports:
+            if report.broker_order_id or report.client_order_id:
+                named.append(report)
+                continue
+            new = [e.execution_id for e in report.executions if e.execution_id not in self._unnamed]
+            if new:
+                self._unnamed.update(new)
+                log.info("TWS executions %s name no order (trades from outside IB); left out", new)
+        return named
 
     async def _ensure_connected(self) -> None:
         if not self.ib.isConnected():
@@ -286,3 +341,9 @@ def _contract(instrument: Instrument, config: TwsConfig) -> Any:
             currency=config.currency,
         )
     return Stock(instrument.symbol, config.exchange, config.currency)
+
+
+def _order_key(fill: Any) -> tuple[int, str]:
+    """Which order a fill belongs to: its `permId`, and its `orderRef` (fills not yet given a
+    `permId` are told apart by it)."""
+    return int(fill.execution.permId or 0), fill.execution.orderRef or ""

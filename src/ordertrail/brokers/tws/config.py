@@ -13,6 +13,7 @@ class TwsConfig:
 
     `client_id` must be unique per connection; orders placed with it keep it for life.
     `place_timeout_s`: how long `place` waits for TWS to give the order its `permId`.
+    `inactive_grace_s`: an `Inactive` order without fills for this long is reported REJECTED.
     """
 
     account_id: str
@@ -21,6 +22,7 @@ class TwsConfig:
     client_id: int = 17
     connect_timeout_s: float = 10.0
     place_timeout_s: float = 10.0
+    inactive_grace_s: float = 60.0
     exchange: str = "SMART"
     currency: str = "USD"
 

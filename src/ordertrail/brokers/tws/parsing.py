@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ordertrail.brokers.inactive import INACTIVE
 from ordertrail.domain.instrument import Instrument, SecType, option_instrument
 from ordertrail.domain.report import Execution, OrderReport
 from ordertrail.domain.status import OrderStatus
@@ -15,7 +16,6 @@ from ordertrail.domain.status import OrderStatus
 log = logging.getLogger(__name__)
 
 BROKER = "tws"
-INACTIVE = "inactive"
 ZERO = Decimal(0)
 UNSET = 1e300  # ib_async marks unset doubles with sys.float_info.max
 
