@@ -266,3 +266,40 @@ def test_sync_once_against_the_gateway_fills_orders_list_json(tmp_path: Path) ->
         ) == ("ibkr", str(working), "PARTIAL", "1", "4", "TSLA", True)
     finally:
         gateway.stop_thread()
+
+
+async def test_a_fresh_clients_empty_first_answers_change_nothing_and_lose_no_fill(
+    gateway: FakeIbkrGateway, database_url: str
+) -> None:
+    # A gateway session's first orders and trades calls may come back empty while orders
+    # exist (BROKERS.md 2.2, 2.3): that is no news, least of all "the order vanished".
+    config = IbkrConfig(account_id=ACCOUNT, base_url=gateway.base_url, orders_min_interval_s=0)
+    broker_id = gateway.create_order(
+        symbol="TSLA", side="BUY", quantity=3, price="2.50", conid=CONID,
+        expiry=EXPIRY, strike="95", right="C",
+    )  # fmt: skip
+    gateway.fill(broker_id, 1, "2.50")
+    first = bootstrap(Settings(database_url=database_url), brokers={"ibkr:a": IbkrBroker(config)})
+    try:
+        assert await first.watchers["ibkr:a"].reconcile() is not None
+    finally:
+        await first.aclose()
+    assert _order(first, broker_order_id=str(broker_id))["status"] == "PARTIAL"
+    gateway.fill(broker_id, 1, "2.60")  # while no process watched
+    gateway.set(empty_first_orders_call=True, empty_first_trades_call=True)
+    gateway.warm_up_again()
+    second = bootstrap(Settings(database_url=database_url), brokers={"ibkr:a": IbkrBroker(config)})
+    try:
+        watcher = second.watchers["ibkr:a"]
+        result = await watcher.reconcile()  # both answers empty
+        assert result is not None and result.missing == ()
+        row = _order(second, broker_order_id=str(broker_id))
+        assert row["status"] == "PARTIAL" and "missing" not in row["flags"]
+        assert await watcher.reconcile() is not None
+        row = _order(second, broker_order_id=str(broker_id))
+        assert row["filled_quantity"] == D(2) and "missing" not in row["flags"]
+        with second.engine.connect() as c:
+            prices = c.execute(select(fills.c.price).order_by(fills.c.id)).scalars().all()
+        assert prices == [D("2.50"), D("2.60")]
+    finally:
+        await second.aclose()

@@ -150,6 +150,18 @@ async def test_unauthenticated_gateway_is_an_auth_error():
         await make(recorded).list_orders(SINCE)
 
 
+async def test_a_competing_session_is_an_auth_error():
+    # Another login (TWS, the web portal) holds the brokerage session: nothing reads until
+    # the user logs out there; saying so beats retrying for ever.
+    recorded = Recorded()
+    recorded.answers[("POST", "/tickle")] = [(200, load("cp_tickle_failed.json"))]
+    status = {**load("cp_auth_status_ok.json"), "competing": True}
+    recorded.on("POST", "/iserver/auth/status", 200, status)
+    with pytest.raises(BrokerAuthError, match="competes"):
+        await make(recorded).list_orders(SINCE)
+    assert "/iserver/account/orders" not in recorded.paths()
+
+
 async def test_401_is_an_auth_error():
     recorded = Recorded()
     recorded.on("GET", "/iserver/account/orders", 401, {"error": "not authenticated"})

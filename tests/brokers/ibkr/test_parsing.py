@@ -65,6 +65,14 @@ def test_filled_market_order_keeps_order_ref_and_string_average():
     assert report.broker_ts == datetime(2023, 12, 11, 18, 0, 49, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("side", "meaning"), [("EXER", "exercise"), ("ASSN", "assignment")])
+def test_exercise_and_assignment_rows_say_so(side: str, meaning: str):
+    # Not orders anyone placed: kept as what they are (adopted as external, never a proposal's).
+    [row] = rows_of("cp_orders_filled_market_order_ref_docs.json")
+    row = row | {"side": side, "orderDesc": f"{meaning.upper()} 5, Day"}
+    assert parse_order_row(row, "U1234567").side == meaning
+
+
 def test_system_cancellation_keeps_its_reason():
     [row] = rows_of("cp_orders_cancelled_by_system.json")
     report = parse_order_row(row, "U1234567")

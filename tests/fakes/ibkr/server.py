@@ -256,6 +256,11 @@ class FakeIbkrGateway:
     def new_session(self) -> None:
         self.book.new_session()
 
+    def warm_up_again(self) -> None:
+        """Make the next orders and trades calls a session's first again (empty, with the
+        `empty_first_*` knobs): a fresh client on the same session."""
+        self.rest.orders_served = self.rest.trades_served = 0
+
     def drop_websockets(self) -> None:
         self.hub.drop_all()
 
