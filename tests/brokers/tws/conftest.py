@@ -49,7 +49,8 @@ class LoopbackClient(Client):
 
     def reqExecutions(self, reqId: int, execFilter: Any) -> None:
         super().reqExecutions(reqId, execFilter)
-        asyncio.get_running_loop().call_soon(self.tws.answer_executions, reqId)
+        if self.tws.answers_executions:
+            asyncio.get_running_loop().call_soon(self.tws.answer_executions, reqId)
 
 
 class LoopbackIB(IB):
@@ -77,6 +78,7 @@ class FakeTws:
         self.auto_ack = True
         self.refuse_connections = False
         self.reject_next: str | None = None
+        self.answers_executions = True  # some TWS builds never answer reqExecutions
         self.orders: dict[int, tuple[Contract, Any, int]] = {}  # orderId -> contract, order, perm
         self.day_executions: list[tuple[Contract, Execution]] = []
         self.cancelled: list[int] = []

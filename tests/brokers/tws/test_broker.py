@@ -324,3 +324,20 @@ async def test_fills_while_tws_lost_ib_are_re_read_once_it_is_back(
     ]
     assert consumer.connects == 2  # announced as a fresh session: the watcher reconciles
     assert not consumer.drops
+
+
+async def test_executions_never_re_read_after_1102_leave_the_session_up(
+    tws: FakeTws, caplog: pytest.LogCaptureFixture
+):
+    tws.answers_executions = False
+    config = TwsConfig(account_id=ACCOUNT, place_timeout_s=2.0, connect_timeout_s=0.2)
+    broker = TwsBroker(config, ib=tws.ib)
+    consumer = Consumer(broker)
+    try:
+        await eventually(lambda: consumer.connects == 1)
+        tws.error(-1, 1102, "Connectivity between IB and TWS has been restored - data maintained.")
+        await eventually(lambda: "could not be re-read after 1102" in caplog.text)
+        assert consumer.connects == 1 and not consumer.drops  # polling carries on as before
+    finally:
+        await consumer.stop()
+        await broker.aclose()

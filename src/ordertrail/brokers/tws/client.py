@@ -198,10 +198,11 @@ class TwsBroker:
             task.add_done_callback(self._recovering.discard)
 
     async def _recover(self, code: int) -> None:
-        try:
-            await self.ib.reqExecutionsAsync()
+        try:  # some TWS builds never answer reqExecutions: polling is left then
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                await self.ib.reqExecutionsAsync()
         except Exception as error:  # the socket may be going: its own events say so
-            log.warning("TWS executions could not be re-read after %s: %s", code, error)
+            log.warning("TWS executions could not be re-read after %s: %r", code, error)
             return
         self._put(StreamConnected(at=self._clock.now(), detail=f"TWS reconnected to IB ({code})"))
         self._report_missed()
