@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -23,6 +22,7 @@ from ordertrail.services.alerts_io import export_alerts, import_alerts
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
 from ordertrail.storage.tables import fills, orders, sync_state, trades
+from tests.brokers.tradier.conftest import place_oco
 from tests.fakes.tradier import FakeTradier, Fault
 
 TOKEN = "tok-app-SECRET-91b2"
@@ -194,16 +194,7 @@ async def test_the_list_reaches_back_past_today_only_after_a_gap(
 async def test_an_oco_placed_by_hand_is_tracked_as_its_two_children_and_its_fill_kept(
     app: App, fake: FakeTradier
 ) -> None:
-    legs = {"symbol": "AAPL", "side": "sell", "quantity": "10"}
-    form = {"class": "oco", "duration": "gtc", "type[0]": "limit", "price[0]": "200"}
-    form |= {"type[1]": "stop", "stop[1]": "150"}
-    form |= {f"{name}[{index}]": value for name, value in legs.items() for index in (0, 1)}
-    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
-    async with httpx.AsyncClient(headers=headers) as client:
-        url = f"{fake.base_url}/accounts/{ACCOUNT}/orders"
-        parent = (await client.post(url, data=form)).json()["order"]["id"]
-        children = (await client.get(f"{url}/{parent}")).json()["order"]["leg"]
-    limit_id, stop_id = (str(child["id"]) for child in children)
+    _, limit_id, stop_id = await place_oco(fake)
     await _reconcile(app)
     assert [(r["broker_order_id"], r["status"]) for r in _rows(app)] == [
         (limit_id, "PLACED"),

@@ -15,9 +15,11 @@ import pytest
 
 from ordertrail.brokers.tradier import TradierBroker, TradierConfig
 from ordertrail.domain.events import Fill
+from ordertrail.domain.instrument import Instrument, SecType
 from ordertrail.domain.order import KnownFills, OrderState, evolve
+from ordertrail.domain.proposal import ProposalLeg
 from ordertrail.domain.report import OrderReport
-from ordertrail.ports import StreamBatch, StreamConnected, StreamItem
+from ordertrail.ports import PlaceRequest, StreamBatch, StreamConnected, StreamItem
 from tests.fakes.tradier import FakeTradier
 from tests.support.eventually import eventually
 
@@ -138,3 +140,35 @@ async def open_stream(broker: TradierBroker, fake: FakeTradier) -> StreamCollect
     collector = StreamCollector(stream)
     await eventually(lambda: collector.connected and fake.stream_subscribers == 1)
     return collector
+
+
+def strangle(client_order_id: str) -> PlaceRequest:
+    """A two-leg SPY option order (a credit strangle) as a multileg request."""
+    return PlaceRequest(
+        client_order_id=client_order_id,
+        instrument=Instrument(symbol="SPY", sec_type=SecType.MULTILEG),
+        side="buy",
+        quantity=Decimal(1),
+        order_type="credit",
+        limit_price=Decimal("1.25"),
+        legs=(
+            ProposalLeg("SPY260116C00600000", "sell_to_open", Decimal(1)),
+            ProposalLeg("SPY260116P00550000", "sell_to_open", Decimal(1)),
+        ),
+    )
+
+
+async def place_oco(fake: FakeTradier, tag: str | None = None) -> tuple[str, str, str]:
+    """Place by hand an OCO pair selling 10 AAPL (a limit at 200, a stop at 150), as one would
+    on Tradier's site; return the parent's id and its children's."""
+    form = {"class": "oco", "duration": "gtc", "type[0]": "limit", "price[0]": "200"}
+    form |= {"type[1]": "stop", "stop[1]": "150"} | ({"tag": tag} if tag else {})
+    for index in (0, 1):
+        form |= {f"symbol[{index}]": "AAPL", f"side[{index}]": "sell", f"quantity[{index}]": "10"}
+    headers = {"Authorization": f"Bearer {fake.token}", "Accept": "application/json"}
+    async with httpx.AsyncClient(headers=headers) as client:
+        url = f"{fake.base_url}/accounts/{fake.account_id}/orders"
+        parent = (await client.post(url, data=form)).json()["order"]["id"]
+        children = (await client.get(f"{url}/{parent}")).json()["order"]["leg"]
+    limit_leg, stop_leg = children
+    return str(parent), str(limit_leg["id"]), str(stop_leg["id"])

@@ -9,11 +9,10 @@ import pytest
 
 from ordertrail.brokers.tradier import TradierBroker
 from ordertrail.domain.instrument import Instrument, SecType, parse_occ
-from ordertrail.domain.proposal import ProposalLeg
 from ordertrail.domain.status import OrderStatus
 from ordertrail.errors import BrokerRejected, BrokerUnavailable
 from ordertrail.ports import PlaceRequest
-from tests.brokers.tradier.conftest import fold
+from tests.brokers.tradier.conftest import fold, strangle
 from tests.fakes.tradier import FakeTradier, Fault
 
 D = Decimal
@@ -79,18 +78,7 @@ async def test_exit_option_order_sends_occ_symbol_and_underlying(
 
 async def test_multileg_order_sends_indexed_legs(fake: FakeTradier, broker: TradierBroker) -> None:
     assert CALL is not None and PUT is not None
-    request = PlaceRequest(
-        client_order_id="ot-ENTRY-strangle",
-        instrument=Instrument(symbol="SPY", sec_type=SecType.MULTILEG),
-        side="buy",
-        quantity=D(1),
-        order_type="credit",
-        limit_price=D("1.25"),
-        legs=(
-            ProposalLeg("SPY260116C00600000", "sell_to_open", D(1)),
-            ProposalLeg("SPY260116P00550000", "sell_to_open", D(1)),
-        ),
-    )
+    request = strangle("ot-ENTRY-strangle")
     result = await broker.place(request)
     form = form_of(fake)
     assert form["class"] == "multileg" and form["type"] == "credit" and form["price"] == "1.25"

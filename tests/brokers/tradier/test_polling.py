@@ -11,7 +11,7 @@ from ordertrail.brokers.tradier import TradierBroker
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.status import OrderStatus
 from ordertrail.ports import PlaceRequest
-from tests.brokers.tradier.conftest import fold, make_config
+from tests.brokers.tradier.conftest import fold, make_config, place_oco
 from tests.fakes.tradier import FakeTradier, Step
 
 D = Decimal
@@ -171,28 +171,7 @@ async def test_yesterdays_orders_need_a_backfill_and_gtc_orders_carry_over(
 async def test_an_oco_parent_is_sparse_so_its_children_are_listed_as_the_orders(
     fake: FakeTradier, broker: TradierBroker
 ) -> None:
-    form = {
-        "class": "oco",
-        "duration": "gtc",
-        "tag": "ot-oco-1",
-        "symbol[0]": "AAPL",
-        "side[0]": "sell",
-        "quantity[0]": "10",
-        "type[0]": "limit",
-        "price[0]": "200",
-        "symbol[1]": "AAPL",
-        "side[1]": "sell",
-        "quantity[1]": "10",
-        "type[1]": "stop",
-        "stop[1]": "150",
-    }
-    async with httpx.AsyncClient() as client:
-        answer = await client.post(
-            f"{fake.base_url}/accounts/{fake.account_id}/orders",
-            data=form,
-            headers={"Authorization": f"Bearer {fake.token}", "Accept": "application/json"},
-        )
-    parent_id = answer.json()["order"]["id"]
+    parent_id, _, _ = await place_oco(fake, tag="ot-oco-1")
     # The parent is sparse (no symbol, never fill numbers): its children are listed instead.
     limit_leg, stop_leg = await broker.list_orders(fake.clock())
     assert str(parent_id) not in (limit_leg.broker_order_id, stop_leg.broker_order_id)

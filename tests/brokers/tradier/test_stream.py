@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from ordertrail.brokers.tradier import TradierBroker
-from ordertrail.domain.instrument import Instrument, SecType
-from ordertrail.domain.proposal import ProposalLeg
+from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.status import OrderStatus
 from ordertrail.errors import BrokerUnavailable
 from ordertrail.ports import PlaceRequest, PlaceResult, StreamBatch, StreamConnected
-from tests.brokers.tradier.conftest import fold, make_config, open_stream
+from tests.brokers.tradier.conftest import fold, make_config, open_stream, place_oco, strangle
 from tests.fakes.tradier import FakeTradier, Fault
 from tests.support.eventually import eventually
 
@@ -259,18 +257,7 @@ async def test_a_multileg_orders_leg_events_report_the_parent_only(
     # a leg is not an order of ours: reported, it would be adopted beside its parent.
     stream = await open_stream(broker, fake)
     try:
-        request = PlaceRequest(
-            client_order_id="ot-s-ml",
-            instrument=Instrument(symbol="SPY", sec_type=SecType.MULTILEG),
-            side="buy",
-            quantity=D(1),
-            order_type="credit",
-            limit_price=D("1.25"),
-            legs=(
-                ProposalLeg("SPY260116C00600000", "sell_to_open", D(1)),
-                ProposalLeg("SPY260116P00550000", "sell_to_open", D(1)),
-            ),
-        )
+        request = strangle("ot-s-ml")
         result = await broker.place(request)
         assert result.report is not None
         leg_ids = {leg.broker_order_id for leg in result.report.legs}
@@ -289,7 +276,7 @@ async def test_an_oco_childs_events_report_the_children_never_the_sparse_parent(
 ) -> None:
     stream = await open_stream(broker, fake)
     try:
-        limit_id, stop_id = await _oco(fake)
+        _, limit_id, stop_id = await place_oco(fake)
         fake.fill(int(limit_id), 10, "200")
         await eventually(lambda: any(r.status is OrderStatus.CANCELLED for r in stream.reports))
         assert {r.broker_order_id for r in stream.reports} <= {limit_id, stop_id}
@@ -299,37 +286,6 @@ async def test_an_oco_childs_events_report_the_children_never_the_sparse_parent(
         assert stream.reports_for(stop_id)[-1].status is OrderStatus.CANCELLED
     finally:
         await stream.close()
-
-
-async def _oco(fake: FakeTradier) -> tuple[str, str]:
-    """Place an OCO pair by hand (a limit and a stop selling 10 AAPL); the children's ids."""
-    form = {
-        "class": "oco",
-        "duration": "gtc",
-        "symbol[0]": "AAPL",
-        "side[0]": "sell",
-        "quantity[0]": "10",
-        "type[0]": "limit",
-        "price[0]": "200",
-        "symbol[1]": "AAPL",
-        "side[1]": "sell",
-        "quantity[1]": "10",
-        "type[1]": "stop",
-        "stop[1]": "150",
-    }
-    async with httpx.AsyncClient() as client:
-        answer = await client.post(
-            f"{fake.base_url}/accounts/{fake.account_id}/orders",
-            data=form,
-            headers={"Authorization": f"Bearer {fake.token}", "Accept": "application/json"},
-        )
-        parent_id = answer.json()["order"]["id"]
-        read = await client.get(
-            f"{fake.base_url}/accounts/{fake.account_id}/orders/{parent_id}",
-            headers={"Authorization": f"Bearer {fake.token}", "Accept": "application/json"},
-        )
-    limit_leg, stop_leg = read.json()["order"]["leg"]
-    return str(limit_leg["id"]), str(stop_leg["id"])
 
 
 async def test_an_expired_session_is_unavailable_not_an_empty_stream(
