@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from tests.conformance.harness import Harness, IbkrHarness, PaperHarness, TradierHarness
+from tests.conformance.harness import (
+    Harness,
+    IbkrHarness,
+    PaperHarness,
+    TradierHarness,
+    TwsHarness,
+)
 from tests.conformance.world import World
 from tests.fakes.tradier import FakeTradier
 
-BROKERS = ["paper", "tradier", "ibkr"]
+BROKERS = ["paper", "tradier", "ibkr", "tws"]
 # Core scenarios also run on PostgreSQL: `@BOTH_DATABASES` on the test.
 BOTH_DATABASES = pytest.mark.parametrize(
     "db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -32,8 +38,10 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         made = PaperHarness()
     elif request.param == "tradier":
         made = TradierHarness(request.getfixturevalue("served_tradier"))
-    else:
+    elif request.param == "ibkr":
         made = IbkrHarness()
+    else:
+        made = TwsHarness()
     await made.start()
     yield made
     await made.stop()

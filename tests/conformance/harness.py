@@ -11,17 +11,30 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from ib_async import Execution
 
 from ordertrail.brokers.ibkr import IbkrBroker, IbkrConfig
 from ordertrail.brokers.paper import Behaviour, PaperBroker, PaperConfig
 from ordertrail.brokers.tradier import TradierBroker, TradierConfig
+from ordertrail.brokers.tws.client import TwsBroker
+from ordertrail.brokers.tws.config import TwsConfig
 from ordertrail.domain.status import OrderStatus
 from ordertrail.ports import Broker, PlaceResult
 from tests.conformance.relay import Relay
 from tests.fakes.ibkr import FakeIbkrGateway
 from tests.fakes.ibkr import rows as ibkr_rows
 from tests.fakes.tradier import FakeTradier, Fault
-from tests.support.audit import IBKR_WORDS, TRADIER_WORDS, BrokerOrder, broker_order, canonical
+from tests.fakes.tws import ACCOUNT as TWS_ACCOUNT
+from tests.fakes.tws import CLIENT_ID as TWS_CLIENT_ID
+from tests.fakes.tws import FakeTws
+from tests.support.audit import (
+    IBKR_WORDS,
+    TRADIER_WORDS,
+    TWS_WORDS,
+    BrokerOrder,
+    broker_order,
+    canonical,
+)
 from tests.support.lossy_transport import LossyTransport
 
 D = Decimal
@@ -374,3 +387,77 @@ class IbkrHarness(Harness):
         for connection in list(self.gateway.hub.connections):
             connection.push('{"topic": "sor", "args": [{"orderId": ' + json.dumps(order_id))
             connection.push("\x00\x01 not json at all")
+
+
+class TwsHarness(Harness):
+    """The TWS adapter on `FakeTws`: ib_async's real `IB` with TWS's answers sent in-process.
+
+    TWS drives fills, cancels and reconnects; a lost answer, hidden orders, failing reads,
+    silence and reordering sit in the relay (TWS has no such knobs: it has no HTTP and one
+    socket, whose messages ib_async folds into its trades in order).
+    """
+
+    name = "tws"
+    account_id = TWS_ACCOUNT
+
+    def __init__(self) -> None:
+        self.tws = FakeTws()
+        config = TwsConfig(account_id=self.account_id, client_id=TWS_CLIENT_ID, place_timeout_s=2.0)
+        self.relay = Relay(TwsBroker(config, ib=self.tws.ib))
+
+    def truth(self) -> list[BrokerOrder]:
+        return [
+            broker_order(o.perm_id, o.word, TWS_WORDS, o.filled, o.quantity, o.order.orderRef)
+            for o in self.tws.book.values()
+        ]
+
+    def fill(self, broker_order_id: str, quantity: Decimal, price: str) -> None:
+        self.tws.fill(self._order_id(broker_order_id), quantity, D(price))
+
+    def hold_cancels(self) -> None:
+        self.tws.holding_cancels = True
+
+    def confirm_cancel(self, broker_order_id: str) -> None:
+        self.tws.confirm_cancel(self._order_id(broker_order_id))
+
+    def lose_next_place(self) -> None:
+        self.relay.lose_next_answer = True
+
+    def hide(self, broker_order_id: str) -> None:
+        self.relay.hidden.add(broker_order_id)
+
+    def silence(self, on: bool) -> None:
+        self.relay.silent = on
+
+    def disconnect(self) -> None:
+        self.tws.drop()
+
+    def duplicate(self, on: bool) -> None:
+        self.tws.duplicating = on  # TWS repeats callbacks; ib_async absorbs those
+        self.relay.duplicating = on  # and the reports reach the app twice
+
+    def reorder(self, on: bool) -> None:
+        self.relay.reordering = on
+
+    def error_burst(self, count: int) -> None:
+        self.relay.failing_reads = count
+
+    def garble(self, broker_order_id: str) -> None:
+        # What TWS can send that is no use: a warning on the order (ib_async marks it
+        # ValidationError), a status word nobody maps, a status for an order nobody has,
+        # an execution naming no order; then reports that say nothing.
+        order_id = self._order_id(broker_order_id)
+        tws, wrapper = self.tws, self.tws.wrapper
+        if tws.connected:
+            tws.error(order_id, 399, "Order message error: garbled")
+            known = tws.book[order_id]
+            remaining = float(known.quantity - known.filled)
+            args = (float(known.filled), remaining, known.avg, known.perm_id, 0, 0.0)
+            wrapper.orderStatus(order_id, "NoSuchWord", *args, TWS_CLIENT_ID, "", 0.0)
+            wrapper.orderStatus(987_654, "Submitted", 0.0, 1.0, 0.0, 1, 0, 0.0, 0, "", 0.0)
+            stray = Execution(execId="0000dead.beef.01.01", shares=1.0, price=1.0, permId=0)
+            wrapper.execDetails(-1, known.contract, stray)
+        self.relay.garbled += [broker_order_id] * 3
+
+    def _order_id(self, broker_order_id: str) -> int:
+        return self.tws.by_perm(int(broker_order_id)).order_id

@@ -106,7 +106,7 @@ async def test_a_placement_refused_for_credentials_is_not_left_pending(world: Wo
     assert world.row(placed)["status"] == "REJECTED", world.row(placed)
 
 
-@pytest.mark.parametrize("harness", ["paper", "tradier", "ibkr"], indirect=True)
+@pytest.mark.parametrize("harness", ["paper", "tradier", "ibkr", "tws"], indirect=True)
 async def test_a_report_without_client_id_before_our_lost_answer_is_found_links_one_order(
     world: World,
 ) -> None:

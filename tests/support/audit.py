@@ -45,6 +45,20 @@ IBKR_WORDS: dict[str, OrderStatus] = {
     "Cancelled": _S.CANCELLED,
 }
 
+TWS_WORDS: dict[str, OrderStatus] = {
+    "ApiPending": _S.PLACED,  # at the broker: a harness only reports orders TWS answered
+    "PendingSubmit": _S.PLACED,
+    "PreSubmitted": _S.PLACED,
+    "Submitted": _S.PLACED,
+    "ApiUpdate": _S.PLACED,
+    "ValidationError": _S.PLACED,
+    "PendingCancel": _S.PLACED,
+    "Inactive": _S.PLACED,
+    "ApiCancelled": _S.CANCELLED,
+    "Cancelled": _S.CANCELLED,
+    "Filled": _S.FILLED,
+}
+
 
 @dataclass(frozen=True)
 class BrokerOrder:

@@ -20,7 +20,7 @@ from ordertrail.domain.status import OrderStatus
 from ordertrail.errors import BrokerError, BrokerRejected, BrokerUnavailable
 from ordertrail.ports import Broker, PlaceRequest, StreamConnected
 from tests.brokers.ibkr.conftest import Ledger
-from tests.brokers.tws.conftest import ACCOUNT, FakeTws
+from tests.fakes.tws import ACCOUNT, FakeTws
 from tests.support.eventually import eventually
 
 D = Decimal
@@ -149,6 +149,7 @@ async def test_fills_missed_while_disconnected_are_reported_after_reconnect(
 
 
 async def test_cancel_goes_pending_then_cancelled(tws: FakeTws, broker: TwsBroker, consumer):
+    tws.holding_cancels = True
     result = await broker.place(request())
     key = result.broker_order_id
     await broker.cancel(key)
@@ -193,6 +194,28 @@ async def test_list_and_get_orders_include_fills_whose_trade_is_gone(
     looked_up = await broker.get_order(result.broker_order_id)
     assert looked_up is not None and looked_up.executions == orphan.executions
     assert await broker.get_order("12345") is None
+
+
+async def test_an_order_filled_while_disconnected_comes_back_with_its_filled_quantity(
+    tws: FakeTws, broker: TwsBroker
+):
+    # ib_async reloads a finished order as a completed order: its status row says 0 filled
+    # and 0 remaining, only the order carries what filled. Reported as 0 filled, the reload
+    # was stale and the order's "Filled" never reached the database.
+    result = await broker.place(request(instrument=Instrument("AAPL")))
+    order_id = next(iter(tws.orders))
+    tws.fill(order_id, D(4), D("190"))
+    tws.drop()
+    tws.fill(order_id, D(6), D("191"))  # TWS filled the rest while we were away
+    tws.connect()
+    [trade] = tws.ib.trades()
+    assert (trade.orderStatus.status, trade.orderStatus.filled) == ("Filled", 0.0)
+    [report] = await broker.list_orders(SINCE)
+    assert report.broker_order_id == result.broker_order_id
+    assert (report.status, report.broker_status) == (OrderStatus.FILLED, "Filled")
+    assert (report.filled_quantity, report.remaining_quantity) == (10, 0)
+    assert report.avg_fill_price is None  # not said: the executions carry the prices
+    assert sorted(e.quantity for e in report.executions) == [4, 6]
 
 
 async def test_requests_tws_cannot_take_are_refused(broker: TwsBroker, tws: FakeTws):
@@ -291,6 +314,7 @@ async def test_fills_after_info_error_10349_are_kept_and_a_full_fill_ends_it_fil
 async def test_a_fill_during_pending_cancel_then_filled_ends_filled(
     tws: FakeTws, broker: TwsBroker, consumer: Consumer
 ):
+    tws.holding_cancels = True
     result = await broker.place(request())
     key = result.broker_order_id
     order_id = next(iter(tws.orders))

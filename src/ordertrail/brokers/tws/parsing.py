@@ -140,7 +140,7 @@ def report_from_trade(trade: Any, account_id: str, *, source: str = "poll") -> O
     order, status_row = trade.order, trade.orderStatus
     perm_id = perm_id_of(trade)
     raw_status = status_row.status or ""
-    filled = number(status_row.filled)
+    filled, avg, remaining = _amounts(order, status_row)
     reason = _reason(trade.log)
     status = map_status(raw_status, perm_id)
     if raw_status == "Inactive" and reason and not filled:
@@ -158,9 +158,9 @@ def report_from_trade(trade: Any, account_id: str, *, source: str = "poll") -> O
         broker_status=raw_status or None,
         client_order_id=order.orderRef or None,
         filled_quantity=filled,
-        avg_fill_price=number(status_row.avgFillPrice) if filled else None,
+        avg_fill_price=avg,
         quantity=number(order.totalQuantity),
-        remaining_quantity=number(status_row.remaining),
+        remaining_quantity=remaining,
         limit_price=limit or None,
         instrument=instrument_from_contract(trade.contract),
         side=SIDE_MAP.get((order.action or "").upper()),
@@ -193,6 +193,22 @@ def report_from_fills(fills: list[Any], account_id: str, *, source: str = "poll"
         source=source,
         raw={"execIds": [f.execution.execId for f in fills], "permId": first.permId},
     )
+
+
+def _amounts(order: Any, status_row: Any) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """Filled, average price and remaining of a trade.
+
+    A trade ib_async reloads as a completed order (after a reconnect) has an empty status
+    row, 0 filled and 0 remaining: the quantity filled is on its order then, the average
+    price nowhere (its executions carry the prices)."""
+    filled = number(status_row.filled)
+    if filled:
+        return filled, number(status_row.avgFillPrice), number(status_row.remaining)
+    carried = number(getattr(order, "filledQuantity", None))
+    if not carried:
+        return filled, None, number(status_row.remaining)
+    total = number(order.totalQuantity)
+    return carried, None, None if total is None else max(total - carried, ZERO)
 
 
 def _reason(entries: Iterable[Any]) -> str | None:
