@@ -46,7 +46,7 @@ class ListCache:
             if type(key) is not int and type(key) is not str:  # no id, or one we cannot hash
                 answers.append((self._parse(order), False))
                 continue
-            seen = last.get(key)
+            seen = kept.get(key) or last.get(key)  # this read's (a backfill's second list)
             if seen is not None and seen[0] == order:
                 kept[key] = seen
                 answers.append(seen[1])  # the answer itself is kept: nothing is built
