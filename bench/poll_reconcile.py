@@ -131,8 +131,8 @@ async def _poll(engine: Engine, prepared: Account) -> dict[str, float]:
         while len(order_dicts(await fetcher.list_orders(page, PAGE))) == PAGE:
             page += 1
 
-    async def listing() -> None:
-        await broker.list_orders(clock.now() - timedelta(days=2))
+    async def listing() -> None:  # as a poll after another lists: today's list, no backfill
+        await broker.list_orders(clock.now() - timedelta(minutes=1))
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)

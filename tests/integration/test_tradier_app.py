@@ -171,7 +171,7 @@ def _listing_filters(fake: FakeTradier) -> list[str | None]:
 
 
 async def test_the_list_reaches_back_past_today_only_after_a_gap(
-    app: App, fake: FakeTradier
+    app: App, fake: FakeTradier, database_url: str
 ) -> None:
     # Tradier may cut off an app that polls with filter=all: that is for backfill only.
     await _reconcile(app)  # the first sync ever backfills (and reads today's list)
@@ -179,16 +179,23 @@ async def test_the_list_reaches_back_past_today_only_after_a_gap(
     await _reconcile(app)
     await _reconcile(app)
     assert _listing_filters(fake) == ["all", None, None, None]
-    # The service was down since yesterday; meanwhile an order was placed by hand and filled.
+    # The service was down since yesterday (its last sync is a day old); meanwhile an order
+    # was placed by hand and cancelled. A new process starts.
     last_seen = fake.clock() - timedelta(days=1, hours=1)
     with app.engine.begin() as c:
         c.execute(update(sync_state).values(last_polled_at=last_seen))
     made = fake.create_order("AAPL", created=fake.clock() - timedelta(days=1), status="canceled")
-    await _reconcile(app)
-    assert _listing_filters(fake)[-2:] == ["all", None]
-    assert [r["broker_order_id"] for r in _rows(app)] == [str(made)]
-    await _reconcile(app)
-    assert _listing_filters(fake)[-1] is None
+    key = f"tradier:{ACCOUNT}"
+    later = bootstrap(Settings(database_url=database_url), brokers={key: app.watchers[key].broker})
+    try:
+        assert await later.watchers[key].reconcile() is not None
+        assert _listing_filters(fake)[-2:] == ["all", None]
+        assert [r["broker_order_id"] for r in _rows(later)] == [str(made)]
+        assert await later.watchers[key].reconcile() is not None
+        assert _listing_filters(fake)[-1] is None
+    finally:
+        later.applier.close()
+        later.engine.dispose()
 
 
 async def test_an_oco_placed_by_hand_is_tracked_as_its_two_children_and_its_fill_kept(

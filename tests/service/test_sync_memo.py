@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from ordertrail.bootstrap import App, bootstrap
 from ordertrail.clock import FakeClock
@@ -16,7 +16,7 @@ from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.ports import PlaceRequest, PlaceResult, StreamItem
-from ordertrail.services.sync import ListMemo, SyncResult, sync_account
+from ordertrail.services.sync import SINCE_SLACK, ListMemo, SyncResult, sync_account
 from ordertrail.settings import Settings
 from ordertrail.storage.tables import fills, orders
 
@@ -32,6 +32,7 @@ class FakeBroker:
         self.listing: list[OrderReport] = []
         self.lookups: dict[str, OrderReport | None] = {}
         self.looked_up: list[str] = []
+        self.asked_since: list[datetime] = []
 
     async def place(self, request: PlaceRequest) -> PlaceResult:
         raise NotImplementedError
@@ -40,6 +41,7 @@ class FakeBroker:
         raise NotImplementedError
 
     async def list_orders(self, since: datetime) -> list[OrderReport]:
+        self.asked_since.append(since)
         return list(self.listing)
 
     async def get_order(self, broker_order_id: str) -> OrderReport | None:
@@ -199,3 +201,33 @@ async def test_an_order_listed_twice_is_never_skipped(app: App) -> None:
     assert not memo.holds(older) and not memo.holds(newer)
     assert (again.applied.reports, again.unchanged) == (2, 1)
     assert _row(app, "1")["status"] == "PARTIAL"
+
+
+async def test_a_sync_reaches_back_to_the_last_one_read_from_the_memo_or_the_database(
+    app: App, clock: FakeClock
+) -> None:
+    broker, memo = FakeBroker(), ListMemo()
+    broker.listing = [_report("1")]
+    first_at = clock.now()
+    await _sync(app, broker, memo)  # never synced: the whole lookback
+    reads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "sync_state" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", seen)
+    try:
+        clock.advance(5)
+        await _sync(app, broker, memo)  # the memo knows when the last one began
+        assert reads == []
+        clock.advance(5)
+        await _sync(app, broker, ListMemo())  # a new process: read from the database
+        assert len(reads) == 1
+    finally:
+        event.remove(app.engine, "before_cursor_execute", seen)
+    assert broker.asked_since == [
+        first_at - timedelta(days=2),
+        first_at - SINCE_SLACK,
+        first_at + timedelta(seconds=5) - SINCE_SLACK,
+    ]

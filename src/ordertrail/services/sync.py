@@ -72,6 +72,7 @@ class ListMemo:
 
     def __init__(self) -> None:
         self._reports: dict[str | None, OrderReport] = {}  # never a None key
+        self.synced_at: datetime | None = None  # when the last sync that committed began
 
     def __len__(self) -> int:
         return len(self._reports)
@@ -119,7 +120,8 @@ async def sync_account(
             state = uow.sync_state.get(broker.name, broker.account_id)
         return state["last_polled_at"] if state else None
 
-    since = list_since(now, await applier.run(last_polled), lookback)
+    last = memo.synced_at if memo is not None and memo.synced_at else None
+    since = list_since(now, last or await applier.run(last_polled), lookback)
     listed_reports = list(await broker.list_orders(since=since))
     listed = {r.broker_order_id for r in listed_reports if r.broker_order_id}
     reports = list(listed_reports) if memo is None else memo.news(listed_reports)
@@ -151,6 +153,8 @@ async def sync_account(
             uow.commit()
 
     await applier.run(record)
+    if memo is not None:
+        memo.synced_at = now  # what `record` wrote: the next sync need not read it back
     if missing:
         log.warning(
             "%s/%s: orders %s not at the broker any more; status kept",
