@@ -8,7 +8,10 @@ from decimal import Decimal
 import pytest
 
 from ordertrail.brokers.tradier import TradierBroker
+from ordertrail.brokers.tradier.stream import TradierStream
+from ordertrail.clock import FakeClock
 from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.errors import BrokerUnavailable
 from ordertrail.ports import PlaceRequest, PlaceResult, StreamBatch, StreamConnected
@@ -299,3 +302,20 @@ async def test_an_expired_session_is_unavailable_not_an_empty_stream(
         async for _item in stream:
             pass
     assert fake.hub.sessions_created == 1  # one session per attempt: the watcher backs off
+
+
+@pytest.mark.parametrize("parent", [None, 0, "0", ""])
+async def test_an_event_without_a_real_parent_reads_its_own_order(
+    fake: FakeTradier, parent: object
+) -> None:
+    read: list[str] = []
+
+    async def fetch(order_id: str) -> OrderReport | None:
+        read.append(order_id)
+        return None
+
+    config = make_config(fake)
+    stream = TradierStream(config, None, fetch, FakeClock())  # type: ignore[arg-type]
+    event = {"event": "order", "id": 77, "status": "open", "account": config.account_id}
+    await stream._reports([event | {"parent_id": parent}])
+    assert read == ["77"]

@@ -101,7 +101,7 @@ class TradierStream:
             if account is not None and str(account) != self._config.account_id:
                 continue
             parent = message.get("parent_id")
-            child = _is_order_id(parent) and str(parent) != str(message["id"])
+            child = _is_order_id(parent) and str(parent) not in ("0", str(message["id"]))
             key = str(parent) if child else str(message["id"])
             latest.pop(key, None)
             latest[key] = (message, child)
