@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -18,6 +19,7 @@ from ordertrail.clock import FakeClock
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
+from ordertrail.errors import BrokerUnavailable
 from ordertrail.ports import PlaceRequest, PlaceResult, StreamConnected, StreamItem
 from ordertrail.services.applier import Applier
 from ordertrail.services.apply import ApplyResult
@@ -195,8 +197,8 @@ async def test_messages_are_applied_while_the_reconcile_on_connect_waits_for_the
     broker.listing = [replace(_report("9", OrderStatus.PARTIAL, 2), source="poll")]
     watcher, task = await _watch(app, broker, app.applier)
     try:
-        await eventually(lambda: _filled(app) == D(4), timeout=10)
-        assert broker.lists == 1 and not broker.answer.is_set()  # the list is still asked
+        await eventually(lambda: broker.lists == 1 and _filled(app) == D(4), timeout=10)
+        assert not broker.answer.is_set()  # applied while the list is still being asked
         broker.answer.set()
         await eventually(lambda: watcher.stats.last_reconciled_at is not None, timeout=10)
     finally:
@@ -211,3 +213,49 @@ def _filled(app: App) -> D | None:
     with app.engine.connect() as c:
         value = c.execute(select(orders.c.filled_quantity)).scalar()
     return D(value) if value is not None else None
+
+
+class RefusedAfterConnecting(ScriptedStream):
+    """Every session connects, then is refused at once (an expired or unsupported session)."""
+
+    def stream(self) -> AsyncIterator[StreamItem] | None:
+        return self._refused()
+
+    async def _refused(self) -> AsyncIterator[StreamItem]:
+        yield StreamConnected()
+        raise BrokerUnavailable("session not found", broker=self.name)
+
+
+async def test_sessions_refused_right_after_connecting_back_off(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not a session minted (and a list reconciled) every second for ever: the backoff grows
+    # as for sessions that never connect.
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    async def no_wait(delay: float, *args: object) -> object:
+        if delay < 0.25:  # not a backoff (the shortest is 0.5 s, jittered to half)
+            return await sleep(delay, *args)
+        waits.append(delay)
+        if len(waits) >= 8:
+            raise asyncio.CancelledError
+        return await sleep(0)
+
+    broker = RefusedAfterConnecting([])
+    watcher = AccountWatcher(
+        broker,
+        app.applier,
+        app.uow,
+        app.placer,
+        app.clock,
+        AccountStats(broker="paper", account_id="S1"),
+        idle_interval=60,
+        max_backoff=30,
+    )
+    monkeypatch.setattr("ordertrail.watchers.supervisor.asyncio.sleep", no_wait)
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher._stream_loop()
+    assert len(waits) == 8
+    assert waits[-1] >= 15  # 30 s at most, jittered down to half
+    assert all(later >= earlier / 2 for earlier, later in itertools.pairwise(waits))

@@ -23,6 +23,7 @@ from ordertrail.watchers.stats import AccountStats
 log = logging.getLogger(__name__)
 RESUME_EVERY_S = 30.0
 STREAM_WINDOW = 256  # stream messages applied but not yet committed, at most
+HEALTHY_S = 30.0  # a stream session up this long (or carrying messages) resets the backoff
 
 
 class AccountWatcher:
@@ -137,15 +138,18 @@ class AccountWatcher:
             if session is None:
                 return
             inflight: deque[asyncio.Future[ApplyResult]] = deque()
+            connected_at: float | None = None
+            carried = False  # whether the session brought anything but its connection
             try:
                 async for item in session:
                     if isinstance(item, StreamConnected):
-                        attempt = 0
+                        connected_at = time.monotonic()
                         self.stats.subscribed = True
                         task = asyncio.create_task(self.reconcile())
                         reconciling.add(task)
                         task.add_done_callback(reconciling.discard)
                         continue
+                    carried = True
                     reports = item.reports if isinstance(item, StreamBatch) else (item,)
                     applying = self.applier.submit(reports)
                     applying.add_done_callback(self._applied)
@@ -161,6 +165,11 @@ class AccountWatcher:
                 )
             self.stats.subscribed = False
             self.stats.reconnects += 1
+            # Only a session that proved itself starts the backoff afresh: one that is refused
+            # right after it connects (an expired or unsupported session) must not be minted
+            # again and again, each with its reconcile.
+            if carried or (connected_at and time.monotonic() - connected_at >= HEALTHY_S):
+                attempt = 0
             attempt += 1
             delay = min(self.max_backoff, 0.5 * 2 ** min(attempt, 6)) * (0.5 + random.random() / 2)
             await asyncio.sleep(delay)
