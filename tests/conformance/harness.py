@@ -117,7 +117,33 @@ class Harness(ABC):
         """Send malformed messages about the order (bad JSON, wrong types, error bodies)."""
 
 
-class PaperHarness(Harness):
+class RelayFaults(Harness):
+    """Faults made in the relay, for a broker with no knob of its own for them (the paper
+    broker lives in-process; TWS has no HTTP and one socket)."""
+
+    def lose_next_place(self) -> None:
+        self.relay.lose_next_answer = True
+
+    def hide(self, broker_order_id: str) -> None:
+        self.relay.hidden.add(broker_order_id)
+
+    def silence(self, on: bool) -> None:
+        self.relay.silent = on
+
+    def duplicate(self, on: bool) -> None:
+        self.relay.duplicating = on
+
+    def reorder(self, on: bool) -> None:
+        self.relay.reordering = on
+
+    def error_burst(self, count: int) -> None:
+        self.relay.failing_reads = count
+
+    def garble(self, broker_order_id: str) -> None:
+        self.relay.garbled += [broker_order_id] * 3
+
+
+class PaperHarness(RelayFaults):
     """The in-process paper broker: orders stay working; fills and cancels are driven here."""
 
     name = "paper"
@@ -161,29 +187,8 @@ class PaperHarness(Harness):
             order.status = OrderStatus.CANCELLED
             self._publish(order)
 
-    def lose_next_place(self) -> None:
-        self.relay.lose_next_answer = True
-
-    def hide(self, broker_order_id: str) -> None:
-        self.relay.hidden.add(broker_order_id)
-
-    def silence(self, on: bool) -> None:
-        self.relay.silent = on
-
     def disconnect(self) -> None:
         self.relay.drop()
-
-    def duplicate(self, on: bool) -> None:
-        self.relay.duplicating = on
-
-    def reorder(self, on: bool) -> None:
-        self.relay.reordering = on
-
-    def error_burst(self, count: int) -> None:
-        self.relay.failing_reads = count
-
-    def garble(self, broker_order_id: str) -> None:
-        self.relay.garbled += [broker_order_id] * 3
 
     def _auto_confirm(self, broker_order_id: str) -> None:
         if not self._holding:
@@ -389,7 +394,7 @@ class IbkrHarness(Harness):
             connection.push("\x00\x01 not json at all")
 
 
-class TwsHarness(Harness):
+class TwsHarness(RelayFaults):
     """The TWS adapter on `FakeTws`: ib_async's real `IB` with TWS's answers sent in-process.
 
     TWS drives fills, cancels and reconnects; a lost answer, hidden orders, failing reads,
@@ -420,27 +425,12 @@ class TwsHarness(Harness):
     def confirm_cancel(self, broker_order_id: str) -> None:
         self.tws.confirm_cancel(self._order_id(broker_order_id))
 
-    def lose_next_place(self) -> None:
-        self.relay.lose_next_answer = True
-
-    def hide(self, broker_order_id: str) -> None:
-        self.relay.hidden.add(broker_order_id)
-
-    def silence(self, on: bool) -> None:
-        self.relay.silent = on
-
     def disconnect(self) -> None:
         self.tws.drop()
 
     def duplicate(self, on: bool) -> None:
         self.tws.duplicating = on  # TWS repeats callbacks; ib_async absorbs those
-        self.relay.duplicating = on  # and the reports reach the app twice
-
-    def reorder(self, on: bool) -> None:
-        self.relay.reordering = on
-
-    def error_burst(self, count: int) -> None:
-        self.relay.failing_reads = count
+        super().duplicate(on)  # and the reports reach the app twice
 
     def garble(self, broker_order_id: str) -> None:
         # What TWS can send that is no use: a warning on the order (ib_async marks it
@@ -457,7 +447,7 @@ class TwsHarness(Harness):
             wrapper.orderStatus(987_654, "Submitted", 0.0, 1.0, 0.0, 1, 0, 0.0, 0, "", 0.0)
             stray = Execution(execId="0000dead.beef.01.01", shares=1.0, price=1.0, permId=0)
             wrapper.execDetails(-1, known.contract, stray)
-        self.relay.garbled += [broker_order_id] * 3
+        super().garble(broker_order_id)
 
     def _order_id(self, broker_order_id: str) -> int:
         return self.tws.by_perm(int(broker_order_id)).order_id

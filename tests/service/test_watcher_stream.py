@@ -103,19 +103,20 @@ def _report(order: str, status: OrderStatus, filled: int) -> OrderReport:
     )
 
 
+def _watcher(
+    app: App, broker: ScriptedStream, applier: Applier, max_backoff: float = 0.05
+) -> AccountWatcher:
+    stats = AccountStats(broker="paper", account_id="S1")
+    return AccountWatcher(
+        broker, applier, app.uow, app.placer, app.clock, stats, idle_interval=60,
+        max_backoff=max_backoff,
+    )  # fmt: skip
+
+
 async def _watch(
     app: App, broker: ScriptedStream, applier: Applier
 ) -> tuple[AccountWatcher, asyncio.Task[None]]:
-    watcher = AccountWatcher(
-        broker,
-        applier,
-        app.uow,
-        app.placer,
-        app.clock,
-        AccountStats(broker="paper", account_id="S1"),
-        idle_interval=60,
-        max_backoff=0.05,
-    )
+    watcher = _watcher(app, broker, applier)
     return watcher, asyncio.create_task(watcher._stream_loop())
 
 
@@ -242,17 +243,7 @@ async def test_sessions_refused_right_after_connecting_back_off(
             raise asyncio.CancelledError
         return await sleep(0)
 
-    broker = RefusedAfterConnecting([])
-    watcher = AccountWatcher(
-        broker,
-        app.applier,
-        app.uow,
-        app.placer,
-        app.clock,
-        AccountStats(broker="paper", account_id="S1"),
-        idle_interval=60,
-        max_backoff=30,
-    )
+    watcher = _watcher(app, RefusedAfterConnecting([]), app.applier, max_backoff=30)
     monkeypatch.setattr("ordertrail.watchers.supervisor.asyncio.sleep", no_wait)
     with contextlib.suppress(asyncio.CancelledError):
         await watcher._stream_loop()

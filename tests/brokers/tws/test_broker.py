@@ -40,6 +40,12 @@ def request(**fields) -> PlaceRequest:
     return PlaceRequest(**values)
 
 
+async def placed(broker: TwsBroker, tws: FakeTws) -> tuple[str, int]:
+    """Place the default request; its permId (our key) and the orderId TWS knows it by."""
+    result = await broker.place(request())
+    return result.broker_order_id, tws.by_perm(int(result.broker_order_id)).order_id
+
+
 class Consumer:
     """Run `broker.stream()` sessions like the watcher and fold what arrives."""
 
@@ -106,9 +112,7 @@ async def test_place_sends_our_order_ref_and_returns_the_perm_id(tws: FakeTws, b
 async def test_fills_with_a_correction_fold_to_one_fill_per_execution(
     tws: FakeTws, broker: TwsBroker, consumer: Consumer
 ):
-    result = await broker.place(request())
-    key = result.broker_order_id
-    order_id = next(iter(tws.orders))
+    key, order_id = await placed(broker, tws)
     first = tws.execute(order_id, 3, 3.05)
     tws.execute(order_id, 3, 3.05, exec_id=first.execId[:-2] + "02")  # the correction
     tws.status(order_id, "Submitted", 3, 7, 3.05)
@@ -128,9 +132,7 @@ async def test_fills_with_a_correction_fold_to_one_fill_per_execution(
 async def test_fills_missed_while_disconnected_are_reported_after_reconnect(
     tws: FakeTws, broker: TwsBroker, consumer: Consumer
 ):
-    result = await broker.place(request())
-    key = result.broker_order_id
-    order_id = next(iter(tws.orders))
+    key, order_id = await placed(broker, tws)
     tws.execute(order_id, 4, 3.05)
     await eventually(lambda: len(consumer.ledger.fills[key]) == 1)
     tws.refuse_connections = True
@@ -293,9 +295,7 @@ async def test_fills_after_info_error_10349_are_kept_and_a_full_fill_ends_it_fil
     tws: FakeTws, broker: TwsBroker, consumer: Consumer
 ):
     # After info 10349 ib_async wrongly marks the live order Cancelled; TWS goes on filling it.
-    result = await broker.place(request())
-    key = result.broker_order_id
-    order_id = next(iter(tws.orders))
+    key, order_id = await placed(broker, tws)
     tws.error(order_id, 10349, "Order TIF was set to DAY based on order preset.")
     await eventually(lambda: consumer.ledger.states[key].status is OrderStatus.CANCELLED)
     tws.execute(order_id, 4, 3.05)
@@ -315,9 +315,7 @@ async def test_a_fill_during_pending_cancel_then_filled_ends_filled(
     tws: FakeTws, broker: TwsBroker, consumer: Consumer
 ):
     tws.holding_cancels = True
-    result = await broker.place(request())
-    key = result.broker_order_id
-    order_id = next(iter(tws.orders))
+    key, order_id = await placed(broker, tws)
     await broker.cancel(key)
     await eventually(lambda: consumer.ledger.states[key].broker_status == "PendingCancel")
     tws.execute(order_id, 10, 3.10)
@@ -331,9 +329,7 @@ async def test_fills_while_tws_lost_ib_are_re_read_once_it_is_back(
 ):
     # 1100: TWS lost IB but the API socket stays up; executions made meanwhile come as no
     # event. Once 1102 says it is back, they are asked for again and reported.
-    result = await broker.place(request())
-    key = result.broker_order_id
-    order_id = next(iter(tws.orders))
+    key, order_id = await placed(broker, tws)
     tws.execute(order_id, 4, 3.05)
     await eventually(lambda: len(consumer.ledger.fills[key]) == 1)
     tws.error(-1, 1100, "Connectivity between IB and Trader Workstation has been lost.")
