@@ -85,7 +85,7 @@ class KnownFills:
                 ids.add(fill.execution_id)
                 quantity += fill.quantity
                 value += fill.quantity * fill.price
-        return KnownFills(quantity, value, frozenset(ids))
+        return built(KnownFills, quantity=quantity, value=value, ids=frozenset(ids))
 
     def merged(self, other: KnownFills) -> KnownFills:
         """The fills of two orders as one's (a claimed order's and its claimer's)."""
@@ -152,7 +152,7 @@ def evolve(state: OrderState, report: OrderReport, known: KnownFills = NO_FILLS)
     stale = quantity_stale or status_stale
     after = _next_state(state, report, status, filled, avg, stale)
     events = _events(state, after, report, fills)
-    return Change(before=state, after=after, events=events, fills=fills, stale=stale)
+    return built(Change, before=state, after=after, events=events, fills=fills, stale=stale)
 
 
 class KnownState(Protocol):
@@ -264,7 +264,8 @@ def _derived_fill(state: OrderState, report: OrderReport) -> Fill | None:
     if price is None:
         return None  # filled before its numbers: wait for a report that carries them
     order_key = report.broker_order_id or state.broker_order_id or "?"
-    return Fill(
+    return built(
+        Fill,
         execution_id=synthetic_execution_id(report.broker, report.account_id, order_key, q1),
         quantity=delta,
         price=price,
@@ -287,11 +288,13 @@ def _new_executions(report: OrderReport, known: frozenset[str]) -> tuple[Fill, .
             continue
         seen.add(execution.execution_id)
         new.append(
-            Fill(
+            built(
+                Fill,
                 execution_id=execution.execution_id,
                 quantity=execution.quantity,
                 price=execution.price,
                 executed_at=execution.executed_at,
+                synthetic=False,
             )
         )
     return tuple(new)
@@ -353,7 +356,8 @@ def _next_state(
         remaining = report.remaining_quantity
     elif state.quantity is not None and filled != state.filled_quantity:
         remaining = max(state.quantity - filled, ZERO)
-    return OrderState(  # every field given: cheaper than dataclasses.replace
+    return built(  # every field given: cheaper than the frozen class's __init__
+        OrderState,
         broker=state.broker,
         account_id=state.account_id,
         broker_order_id=state.broker_order_id or report.broker_order_id,
