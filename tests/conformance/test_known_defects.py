@@ -126,3 +126,33 @@ async def test_a_report_without_client_id_before_our_lost_answer_is_found_links_
     assert await world.watcher.reconcile() is not None, world.watcher.stats.last_error
     await world.converged(timeout=3)
     assert world.row(placed)["broker_order_id"] == at_broker.broker_order_id
+
+
+@ONLY_IBKR
+async def test_an_ibkr_question_answered_too_late_is_sent_once_more_and_only_once(
+    world: World,
+) -> None:
+    """BROKERS 4.7, an IBKR question left unanswered: the gateway drops a placement whose
+    question is answered late (503 to the reply), so the order never reaches the book. It
+    stays PENDING (the POST went out: the outcome is unknown) until a sync proves the cOID
+    absent; then it is sent once more, and one order, linked, is all the broker holds."""
+    harness = world.harness
+    assert isinstance(harness, IbkrHarness)
+    aapl = Instrument("AAPL", contract_id="265598")
+    harness.gateway.set(reply_timeout_s=0.0)  # every reply comes too late
+    harness.gateway.ask_on_next_place("o354")
+    placed = await world.place(10, instrument=aapl)
+    assert not harness.truth()
+    assert world.row(placed)["status"] == "PENDING"
+    assert world.row(placed)["placement"] == "sending"
+    harness.gateway.set(reply_timeout_s=30.0)
+    await world.watcher.reconcile()
+    resumed = world.app.placer.resume(harness.name, harness.account_id, grace_s=0, doubt_s=0)
+    assert await resumed == 1
+    [at_broker] = harness.truth()
+    await world.watcher.reconcile()
+    assert await world.app.placer.resume(harness.name, harness.account_id, 0, 0) == 0
+    await world.converged(timeout=5)
+    row = world.row(placed)
+    assert (row["broker_order_id"], row["placement"]) == (at_broker.broker_order_id, "sent")
+    assert len(harness.truth()) == 1
