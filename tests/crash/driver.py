@@ -44,12 +44,15 @@ def crash_at(point: str | None) -> None:
     if point in ("recorded", "sending"):
         original = Placer._mark
 
-        def mark(self: Placer, order_id: int, placement: Placement) -> None:
+        def mark(
+            self: Placer, order_id: int, placement: Placement, only_from: Placement | None = None
+        ) -> bool:
             if placement is Placement.SENDING and point == "recorded":
                 die()
-            original(self, order_id, placement)
+            marked = original(self, order_id, placement, only_from)
             if placement is Placement.SENDING and point == "sending":
                 die()
+            return marked
 
         Placer._mark = mark  # type: ignore[method-assign]
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
@@ -18,6 +19,7 @@ from ordertrail.bootstrap import App, bootstrap
 from ordertrail.brokers.tradier import TradierBroker, TradierConfig
 from ordertrail.domain.instrument import option_instrument
 from ordertrail.domain.proposal import ProposalKind
+from ordertrail.errors import InvalidRequest
 from ordertrail.services.alerts_io import export_alerts, import_alerts
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
@@ -309,3 +311,38 @@ async def test_a_placement_that_timed_out_with_nothing_placed_is_resent_once_onl
     assert fake.orders_with_tag(order.client_order_id) == []
     (row,) = _rows(app)
     assert row["placement"] == "resent" and row["status"] == "PENDING"
+    # Cancelling it: refused while a sync may still find it; withdrawn once a sync made
+    # `doubt_s` after the resend has not (here 0 s, and the last sync followed the resend).
+    with pytest.raises(InvalidRequest, match="has not answered"):
+        await app.placer.cancel(int(str(row["proposal_id"])))
+    await replace(app.placer, doubt_s=0).cancel(int(str(row["proposal_id"])))
+    (row,) = _rows(app)
+    assert (row["placement"], row["status"]) == ("withdrawn", "CANCELLED")
+    assert len(fake.requests_to("POST", "/orders")) == 2
+
+
+async def test_cancelling_a_resend_whose_answer_was_lost_waits_for_the_broker_to_show_it(
+    app: App, fake: FakeTradier
+) -> None:
+    # The first send times out with nothing placed; the resend reaches Tradier but its answer
+    # is lost. Cancelling then must not withdraw the order locally (nothing would ask Tradier
+    # to cancel the live order it holds): it is refused until a sync has found the order,
+    # and then goes to Tradier like any cancel.
+    fake.inject(Fault.GATEWAY_TIMEOUT, times=1, method="POST", path="/orders")
+    proposal_id = _entry(app)
+    await app.placer.submit(proposal_id)
+    await _reconcile(app)
+    fake.lose_next_place()
+    assert await app.placer.resume("tradier", ACCOUNT, grace_s=0, doubt_s=0) == 1
+    (row,) = _rows(app)
+    assert (row["placement"], row["status"], row["broker_order_id"]) == ("resent", "PENDING", None)
+    with pytest.raises(InvalidRequest, match="has not answered"):
+        await app.placer.cancel(proposal_id)
+    await _reconcile(app)
+    (row,) = _rows(app)
+    assert row["status"] == "PLACED" and row["broker_order_id"] is not None
+    await app.placer.cancel(proposal_id)
+    await _reconcile(app)
+    (row,) = _rows(app)
+    assert row["status"] == "CANCELLED"
+    assert fake.order(int(str(row["broker_order_id"]))).status == "canceled"

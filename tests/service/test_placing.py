@@ -1,4 +1,5 @@
-"""Placing: nothing is recorded for an account no broker is configured for."""
+"""Placing: nothing is recorded for an account no broker is configured for; an order
+withdrawn while it waited to be sent is never sent."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ordertrail.bootstrap import bootstrap
+from ordertrail.brokers.paper import PaperBroker, PaperConfig
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.proposal import ProposalKind
 from ordertrail.errors import NotFound
@@ -34,5 +36,30 @@ async def test_submitting_to_an_unknown_account_records_nothing(database_url: st
             await app.placer.submit(proposal.id)
         with app.engine.connect() as c:
             assert c.execute(select(func.count()).select_from(orders)).scalar() == 0
+    finally:
+        await app.aclose()
+
+
+async def test_an_order_withdrawn_between_its_recording_and_its_send_is_never_sent(
+    database_url: str,
+) -> None:
+    # `resume` reads the orders waiting to be sent, then sends them one by one; a cancel
+    # can withdraw one in between. The send must see that, not place a withdrawn order.
+    paper = PaperBroker(PaperConfig(account_id="P1"))
+    app = bootstrap(Settings(database_url=database_url), brokers={"paper:P1": paper})
+    try:
+        request = NewProposal(
+            kind=ProposalKind.ENTRY,
+            broker="paper",
+            account_id="P1",
+            instrument=Instrument("SPY"),
+            quantity=D(1),
+        )
+        proposal_id = create_proposal(app.uow(), request, app.clock).id
+        order, proposal, _ = await app.applier.run(lambda: app.placer._record(proposal_id))
+        await app.placer.cancel(proposal_id)  # recorded, never sent: withdrawn
+        after = await app.placer._send(order, proposal)  # the send read it before the cancel
+        assert (after.placement, after.state.status.value) == ("withdrawn", "CANCELLED")
+        assert await paper.list_orders(app.clock.now()) == []
     finally:
         await app.aclose()

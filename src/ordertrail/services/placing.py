@@ -25,6 +25,10 @@ from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+DOUBT_S = 60.0  # how long after a send without answer a broker not listing it is believed
+# Sent, outcome unknown: the order may be working at the broker under its client order id.
+UNANSWERED = frozenset({Placement.SENDING, Placement.RESENT})
+
 BrokerLookup = Callable[[str, str], Broker]
 
 
@@ -37,6 +41,11 @@ class Placer:
     applier: Applier
     clock: Clock
     prefix: str = "ordertrail"
+    doubt_s: float = DOUBT_S
+
+    @property
+    def _doubt(self) -> timedelta:
+        return timedelta(seconds=self.doubt_s)
 
     async def submit(self, proposal_id: int) -> Order:
         """Record the order (PENDING) and commit, then place it; safe to call twice."""
@@ -58,14 +67,15 @@ class Placer:
         return order
 
     async def resume(
-        self, broker: str, account_id: str, grace_s: float = 10.0, doubt_s: float = 60.0
+        self, broker: str, account_id: str, grace_s: float = 10.0, doubt_s: float | None = None
     ) -> int:
         """Place orders a dead process recorded but never sent; call it right after a sync.
 
         An order marked `sending` whose client order id the broker still does not show
-        `doubt_s` after it was marked never arrived (the process died before the request
-        left): it is sent once more, and never a third time.
+        `doubt_s` (by default the placer's) after it was marked never arrived (the process
+        died before the request left): it is sent once more, and never a third time.
         """
+        doubt_s = self.doubt_s if doubt_s is None else doubt_s
 
         def stuck() -> list[Order]:
             with self.uow_factory() as uow:
@@ -174,7 +184,10 @@ class Placer:
             duration=proposal.duration,
             legs=proposal.legs,
         )
-        await self.applier.run(lambda: self._mark(order.id, mark))
+        expected = order.placement or Placement.RECORDED
+        if not await self.applier.run(lambda: self._mark(order.id, mark, only_from=expected)):
+            log.info("order %s was withdrawn or settled before it was sent: not sent", order.id)
+            return await self.applier.run(lambda: self._get(order.id))
         report: OrderReport
         try:
             result = await broker.place(request)
@@ -215,10 +228,24 @@ class Placer:
         await self.applier.apply([report])
         return await self.applier.run(lambda: self._get(order.id))
 
-    def _mark(self, order_id: int, placement: Placement) -> None:
+    def _mark(
+        self, order_id: int, placement: Placement, only_from: Placement | None = None
+    ) -> bool:
         with self.uow_factory() as uow:
-            uow.orders.set_placement(order_id, placement, self.clock.now())
+            marked = uow.orders.set_placement(
+                order_id, placement, self.clock.now(), only_from=only_from
+            )
             uow.commit()
+        return marked
+
+    def _shown_absent(self, uow: UnitOfWork, order: Order) -> bool:
+        """Tell whether a sync committed `doubt_s` or more after the order's last send (a
+        sync that listed it would have given it its broker order id): the grounds on which
+        `resume` sends such an order once more, and on which it may be withdrawn."""
+        state = uow.sync_state.get(order.state.broker, order.state.account_id)
+        polled = state.get("last_polled_at") if state else None
+        sent = order.updated_at
+        return polled is not None and sent is not None and polled >= sent + self._doubt
 
     def _get(self, order_id: int) -> Order:
         with self.uow_factory() as uow:
@@ -243,10 +270,15 @@ class Placer:
                 raise InvalidRequest(
                     f"order {order.id} is already {order.state.status.value}; nothing to cancel"
                 )
-            if order.state.broker_order_id is None and order.placement is Placement.SENDING:
+            if (
+                order.state.broker_order_id is None
+                and order.placement in UNANSWERED
+                and not self._shown_absent(uow, order)
+            ):
                 raise InvalidRequest(
-                    f"order {order.id} was sent and the broker has not answered yet; "
-                    "cancel once a sync has found it"
+                    f"order {order.id} was sent and the broker has not answered yet; cancel "
+                    f"once a sync has found it (or, should it never arrive, once a sync "
+                    f"{self.doubt_s:.0f} s after the send has not: it is then withdrawn)"
                 )
             if order.state.broker_order_id is None:
                 uow.orders.set_placement(order.id, Placement.WITHDRAWN, now)

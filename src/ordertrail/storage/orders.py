@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from ordertrail.domain.order import Order, Placement
 from ordertrail.domain.report import OrderReport
+from ordertrail.domain.status import OrderStatus
 from ordertrail.storage import driver
 from ordertrail.storage.bulk import update_rows
 from ordertrail.storage.order_rows import (
@@ -148,12 +149,24 @@ class OrderRepository:
         for names, params in groups.items():
             update_rows(self._c, orders, names, params, codec)
 
-    def set_placement(self, order_id: int, placement: Placement, at: datetime) -> None:
-        self._c.execute(
-            update(orders)
-            .where(orders.c.id == order_id)
-            .values(placement=placement.value, updated_at=at)
-        )
+    def set_placement(
+        self,
+        order_id: int,
+        placement: Placement,
+        at: datetime,
+        *,
+        only_from: Placement | None = None,
+    ) -> bool:
+        """Mark how far placing an order got; with `only_from`, only a PENDING order still
+        marked so (another writer may have withdrawn it meanwhile). Say whether it was marked."""
+        statement = update(orders).where(orders.c.id == order_id)
+        if only_from is not None:
+            statement = statement.where(
+                orders.c.placement == only_from.value,
+                orders.c.status == OrderStatus.PENDING.value,
+            )
+        marked = self._c.execute(statement.values(placement=placement.value, updated_at=at))
+        return bool(marked.rowcount)
 
     def working(self, broker: str, account_id: str) -> list[tuple[int, str | None]]:
         """(id, broker order id) of each order of one account not in a terminal status, in id
