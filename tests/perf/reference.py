@@ -20,7 +20,7 @@ from ordertrail.domain.order import Change, KnownFills, Order, OrderState, evolv
 from ordertrail.domain.proposal import ProposalKind, ProposalStatus
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.trade import entry_filled, exit_filled, open_trade
+from ordertrail.domain.trade import entry_filled, exits_filled, open_trade
 from ordertrail.services.apply import ApplyResult
 from ordertrail.storage.history import event_row, fill_row
 from ordertrail.storage.orders import state_values
@@ -201,7 +201,8 @@ class _Consequences:
     def follow(self, order: Order, change: Change) -> Order:
         """Return the order with its trade link, after updating trade, proposal and alerts."""
         filled_now = change.filled_increase > 0
-        if filled_now or change.status_changed:
+        priced = change.after.avg_fill_price != change.before.avg_fill_price
+        if filled_now or change.status_changed or priced:
             order = self._trade(order, change)
         if change.status_changed and order.proposal_id is not None:
             self.uow.proposals.set_status(
@@ -233,20 +234,19 @@ class _Consequences:
             existing = self.uow.trades.get(order.trade_id)
             if existing is not None:
                 self.uow.trades.save(
-                    entry_filled(existing, state.filled_quantity, state.avg_fill_price), self.now
+                    entry_filled(existing, state.filled_quantity, state.avg_fill_price, self.now),
+                    self.now,
                 )
                 self.result.trade_ids.add(order.trade_id)
         elif order.side is ProposalKind.EXIT and order.trade_id is not None:
             existing = self.uow.trades.get(order.trade_id)
             if existing is not None:
-                closed = exit_filled(
-                    existing,
-                    state.filled_quantity,
-                    state.avg_fill_price,
-                    state.broker_order_id,
-                    exit_done=state.status is OrderStatus.FILLED,
-                    at=self.now,
-                )
+                exits = {
+                    order_id: (filled, average)
+                    for order_id, _, filled, average in self.uow.orders.exit_fills([order.trade_id])
+                }
+                exits[order.id] = (state.filled_quantity, state.avg_fill_price)
+                closed = exits_filled(existing, exits.values(), state.broker_order_id, self.now)
                 self.uow.trades.save(closed, self.now)
                 self.result.trade_ids.add(order.trade_id)
         return order

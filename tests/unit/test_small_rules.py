@@ -17,7 +17,14 @@ from ordertrail.domain.lifecycle import lifecycle_text
 from ordertrail.domain.matching import match_alerts
 from ordertrail.domain.proposal import ProposalKind as K
 from ordertrail.domain.status import OrderStatus as S
-from ordertrail.domain.trade import Direction, TradeStatus, exit_filled, open_trade
+from ordertrail.domain.trade import (
+    Direction,
+    Trade,
+    TradeStatus,
+    entry_filled,
+    exits_filled,
+    open_trade,
+)
 
 
 def test_client_order_id_has_prefix_proposal_side_and_timestamp() -> None:
@@ -108,7 +115,7 @@ def test_long_option_trade_pnl_uses_the_multiplier() -> None:
         broker_order_id="1",
         at=at,
     )
-    closed = exit_filled(trade, D(2), D("3.10"), "2", exit_done=True, at=at)
+    closed = exits_filled(trade, [(D(2), D("3.10"))], "2", at)
     assert trade.direction is Direction.LONG
     assert closed.status is TradeStatus.CLOSED and closed.realized_pnl == D("140.00")
 
@@ -125,4 +132,93 @@ def test_short_stock_trade_pnl() -> None:
         broker_order_id="1",
         at=at,
     )
-    assert exit_filled(trade, D(10), D(90), "2", exit_done=True, at=at).realized_pnl == D(100)
+    assert exits_filled(trade, [(D(10), D(90))], "2", at).realized_pnl == D(100)
+
+
+def _long_ten(at: datetime) -> Trade:
+    return open_trade(
+        broker="t",
+        account_id="A",
+        instrument=Instrument("SPY"),
+        side="buy",
+        filled=D(10),
+        avg_price=D(100),
+        broker_order_id="1",
+        at=at,
+    )
+
+
+def test_an_exit_of_part_of_the_position_leaves_the_trade_open() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    half = exits_filled(_long_ten(at), [(D(5), D(110))], "2", at)
+    assert (half.status, half.exit_quantity, half.realized_pnl) == (TradeStatus.OPEN, 5, 50)
+    assert half.closed_at is None
+
+
+def test_several_exit_orders_add_up_at_their_weighted_price() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    closed = exits_filled(_long_ten(at), [(D(5), D(110)), (D(5), D(120))], "3", at)
+    assert (closed.exit_quantity, closed.exit_price, closed.realized_pnl) == (10, 115, 150)
+    assert closed.status is TradeStatus.CLOSED and closed.closed_at == at
+    # A cancelled exit's part fill counts with the next exit's: 6 @ 110 and 4 @ 90.
+    mixed = exits_filled(_long_ten(at), [(D(6), D(110)), (D(4), D(90)), (D(0), None)], "4", at)
+    assert (mixed.exit_price, mixed.realized_pnl, mixed.status) == (102, 20, TradeStatus.CLOSED)
+
+
+def test_an_exit_average_that_does_not_divide_evenly_keeps_ten_decimals() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    trade = exits_filled(_long_ten(at), [(D(1), D(100)), (D(1), D(100)), (D(1), D(101))], "2", at)
+    assert trade.exit_price == D("100.3333333333")
+
+
+def test_an_exit_filled_before_its_price_is_known_waits_for_it() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    unpriced = exits_filled(_long_ten(at), [(D(10), None)], "2", at)
+    assert (unpriced.status, unpriced.exit_price, unpriced.realized_pnl) == (
+        TradeStatus.CLOSED,
+        None,
+        None,
+    )
+    priced = exits_filled(unpriced, [(D(10), D(105))], "2", at)
+    assert (priced.exit_price, priced.realized_pnl) == (105, 50)
+
+
+def test_entry_filling_further_after_the_trade_closed_opens_it_again() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    four = open_trade(
+        broker="t",
+        account_id="A",
+        instrument=Instrument("SPY"),
+        side="buy",
+        filled=D(4),
+        avg_price=D(100),
+        broker_order_id="1",
+        at=at,
+    )
+    closed = exits_filled(four, [(D(4), D(110))], "2", at)
+    assert closed.status is TradeStatus.CLOSED
+    reopened = entry_filled(closed, D(10), D(100), later)
+    assert (reopened.status, reopened.closed_at, reopened.open_quantity) == (
+        TradeStatus.OPEN,
+        None,
+        6,
+    )
+    assert reopened.realized_pnl == 40
+
+
+def test_an_order_on_another_contract_id_never_matches_the_alerts_contract() -> None:
+    # IBKR names an option it cannot describe by its conid alone (no strike, right, expiry).
+    alert = Alert(
+        id=1,
+        source="RealDayTrading",
+        key="TSLA",
+        symbol="TSLA",
+        strike=D(95),
+        right="C",
+        contract_id="622542959",
+    )
+    other = Instrument("TSLA", SecType.OPTION, contract_id="700000001", multiplier=D(100))
+    same = Instrument("TSLA", SecType.OPTION, contract_id="622542959", multiplier=D(100))
+    assert match_alerts(other, [alert]).matched == ()
+    assert match_alerts(same, [alert]).matched == (alert,)

@@ -49,9 +49,11 @@ def match_alerts(instrument: Instrument, alerts: Iterable[Alert]) -> AlertMatch:
 
 
 def _compatible(instrument: Instrument, alert: Alert) -> bool:
-    """Refuse alerts whose known details contradict the order's known details."""
-    if instrument.contract_id and alert.contract_id and instrument.contract_id == alert.contract_id:
-        return True
+    """Refuse alerts whose known details contradict the order's known details. A broker's
+    contract id names one contract exactly: the same one matches whatever else is unknown,
+    another one never does."""
+    if instrument.contract_id and alert.contract_id:
+        return instrument.contract_id == alert.contract_id
     if (
         instrument.strike is not None
         and alert.strike is not None

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
 from ordertrail.domain.copying import changed
 from ordertrail.domain.instrument import Instrument
 
 ZERO = Decimal(0)
+AVERAGE_PLACES = 10  # an average price several exit orders make is kept to this many decimals
+_AVERAGE_STEP = Decimal(1).scaleb(-AVERAGE_PLACES)
 _SELL_SIDES = frozenset({"sell", "sell_short", "sell_to_open", "sell_to_close", "sld", "s"})
 # The side words a proposal may carry, and whether each buys or sells.
 ORDER_ACTIONS: dict[str, str] = {
@@ -95,31 +98,58 @@ def open_trade(
     )
 
 
-def entry_filled(trade: Trade, filled: Decimal, avg_price: Decimal | None) -> Trade:
-    """Follow more fills of the ENTRY order (the order's cumulative numbers)."""
-    return changed(trade, quantity=max(trade.quantity, filled), entry_price=avg_price)
+def entry_filled(trade: Trade, filled: Decimal, avg_price: Decimal | None, at: datetime) -> Trade:
+    """Follow more fills of the ENTRY order (the order's cumulative numbers). A trade closed
+    while its ENTRY order still worked opens again when that order fills more."""
+    updated = changed(trade, quantity=max(trade.quantity, filled), entry_price=avg_price)
+    return _settled(changed(updated, realized_pnl=realized_pnl(updated)), at)
 
 
-def exit_filled(
+def exits_filled(
     trade: Trade,
-    filled: Decimal,
-    avg_price: Decimal | None,
+    exits: Iterable[tuple[Decimal, Decimal | None]],
     broker_order_id: str | None,
-    exit_done: bool,
     at: datetime,
 ) -> Trade:
-    """Follow fills of the EXIT order; close the trade when the whole position is out."""
-    exit_quantity = min(max(trade.exit_quantity, filled), trade.quantity)
+    """Follow the fills of the trade's EXIT orders, every one of them: `exits` holds each
+    order's cumulative filled quantity and average price (None while unknown). The trade's
+    exit is their sum (at most what was opened) at their volume-weighted price; it is CLOSED
+    once the whole position is out, whichever orders took it out."""
+    total = priced = value = ZERO
+    for quantity, price in exits:
+        total += quantity
+        if price is not None and quantity > ZERO:
+            priced += quantity
+            value += quantity * price
     updated = changed(
         trade,
-        exit_quantity=exit_quantity,
-        exit_price=avg_price,
+        exit_quantity=min(total, trade.quantity),
+        exit_price=_average(value, priced),
         broker_order_id_close=broker_order_id or trade.broker_order_id_close,
     )
-    updated = changed(updated, realized_pnl=realized_pnl(updated))
-    if (exit_done and exit_quantity > ZERO) or exit_quantity >= trade.quantity > ZERO:
-        updated = changed(updated, status=TradeStatus.CLOSED, closed_at=trade.closed_at or at)
-    return updated
+    return _settled(changed(updated, realized_pnl=realized_pnl(updated)), at)
+
+
+def _average(value: Decimal, quantity: Decimal) -> Decimal | None:
+    """value / quantity, to `AVERAGE_PLACES` decimals at most (finer than any price a broker
+    quotes, and kept exactly by either database)."""
+    if quantity <= ZERO:
+        return None
+    average = value / quantity
+    if average.as_tuple().exponent < -AVERAGE_PLACES:  # type: ignore[operator]
+        return average.quantize(_AVERAGE_STEP, ROUND_HALF_EVEN)
+    return average
+
+
+def _settled(trade: Trade, at: datetime) -> Trade:
+    """CLOSED while nothing of what was opened is left, OPEN otherwise (the quantities say)."""
+    if trade.quantity > ZERO and trade.exit_quantity >= trade.quantity:
+        if trade.status is TradeStatus.CLOSED:
+            return trade
+        return changed(trade, status=TradeStatus.CLOSED, closed_at=trade.closed_at or at)
+    if trade.status is TradeStatus.OPEN:
+        return trade
+    return changed(trade, status=TradeStatus.OPEN, closed_at=None)
 
 
 def realized_pnl(trade: Trade) -> Decimal | None:

@@ -15,7 +15,7 @@ from ordertrail.domain.matching import AlertMatch, match_alerts
 from ordertrail.domain.order import Change, Order
 from ordertrail.domain.proposal import ProposalKind, ProposalStatus
 from ordertrail.domain.status import OrderStatus
-from ordertrail.domain.trade import Trade, entry_filled, exit_filled, open_trade
+from ordertrail.domain.trade import Trade, entry_filled, exits_filled, open_trade
 from ordertrail.services.pending import PendingWrites
 from ordertrail.storage.uow import UnitOfWork
 
@@ -62,11 +62,13 @@ class Consequences:
         self._symbols = {symbol.upper() for symbol in symbols}
         self._alerts: dict[str, list[Alert]] = {}  # by symbol, for every symbol read
         self._matches: dict[int, tuple[Instrument, AlertMatch]] = {}
+        self._exits: dict[int, dict[int, tuple[Decimal, Decimal | None]]] | None = None
 
     def follow(self, order: Order, change: Change, result: ApplyResult) -> Order:
         """Return the order with its trade link, after updating trade, proposal and alerts."""
         filled_now = change.filled_increase > 0
-        if filled_now or change.status_changed:
+        priced = change.after.avg_fill_price != change.before.avg_fill_price
+        if filled_now or change.status_changed or priced:
             order = self._trade(order, result)
         if change.status_changed and order.proposal_id is not None:
             self.pending.set_proposal(order.proposal_id, PROPOSAL_STATUS[order.state.status])
@@ -95,23 +97,40 @@ class Consequences:
                 return changed(order, trade_id=trade_id)
             existing = self._get(order.trade_id)
             if existing is not None:
-                filled = entry_filled(existing, state.filled_quantity, state.avg_fill_price)
+                filled = entry_filled(
+                    existing, state.filled_quantity, state.avg_fill_price, self.now
+                )
                 self._keep(self.pending.save_trade(filled))
                 result.trade_ids.add(order.trade_id)
         elif order.side is ProposalKind.EXIT and order.trade_id is not None:
             existing = self._get(order.trade_id)
             if existing is not None:
-                closed = exit_filled(
-                    existing,
-                    state.filled_quantity,
-                    state.avg_fill_price,
-                    state.broker_order_id,
-                    exit_done=state.status is OrderStatus.FILLED,
-                    at=self.now,
-                )
+                exits = self._exits_of(order.trade_id)
+                exits[order.id] = (state.filled_quantity, state.avg_fill_price)
+                closed = exits_filled(existing, exits.values(), state.broker_order_id, self.now)
                 self._keep(self.pending.save_trade(closed))
                 result.trade_ids.add(order.trade_id)
         return order
+
+    def _exits_of(self, trade_id: int) -> dict[int, tuple[Decimal, Decimal | None]]:
+        """Each EXIT order of a trade: its filled quantity and average price, as this batch
+        left them. Read once per batch for the trades of every loaded order (one query; a
+        trade found only later costs one more); every EXIT change of the batch is followed
+        here, so what it changed since is written over what was read."""
+        if self._exits is None:
+            self._exits = self._read_exits(self._trade_ids | {trade_id})
+        elif trade_id not in self._exits:
+            self._exits.update(self._read_exits({trade_id}))
+        return self._exits[trade_id]
+
+    def _read_exits(
+        self, trade_ids: set[int]
+    ) -> dict[int, dict[int, tuple[Decimal, Decimal | None]]]:
+        found: dict[int, dict[int, tuple[Decimal, Decimal | None]]] = {t: {} for t in trade_ids}
+        stored = (t for t in trade_ids if t > 0)  # a trade opened in this batch has no exits yet
+        for order_id, trade_id, filled, average in self.uow.orders.exit_fills(stored):
+            found[trade_id][order_id] = (filled, average)
+        return found
 
     def _get(self, trade_id: int) -> Trade | None:
         """The trade as this batch left it; the batch's trades are read on the first call."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ordertrail.clock import Clock
-from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.instrument import Instrument, SecType, parse_occ
 from ordertrail.domain.proposal import Proposal, ProposalKind, ProposalLeg, ProposalStatus
 from ordertrail.domain.trade import ORDER_ACTIONS, Direction, TradeStatus
 from ordertrail.errors import InvalidRequest, NotFound
@@ -64,7 +64,19 @@ def _entry(request: NewProposal) -> Proposal:
     if request.linked_trade_id is not None:
         raise InvalidRequest("an ENTRY proposal opens a new trade; leave linked_trade_id empty")
     default_side = "buy_to_open" if request.instrument.is_option else "buy"
-    return _proposal(request, request.instrument, request.side or default_side, request.quantity)
+    instrument = _spread(request.instrument, request.legs) if request.legs else request.instrument
+    return _proposal(request, instrument, request.side or default_side, request.quantity)
+
+
+def _spread(underlying: Instrument, legs: tuple[ProposalLeg, ...]) -> Instrument:
+    """What an order with legs trades: the legs together, priced net per unit of the order
+    (for option legs, per contract: x100, the multiplier its trade's P&L needs)."""
+    options = all(parse_occ(leg.option_symbol) is not None for leg in legs)
+    return Instrument(
+        symbol=underlying.symbol.upper(),
+        sec_type=SecType.MULTILEG,
+        multiplier=Decimal(100) if options else Decimal(1),
+    )
 
 
 def _exit(uow: UnitOfWork, request: NewProposal) -> Proposal:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -30,7 +31,7 @@ from ordertrail.storage.order_rows import (
     update_values,
 )
 from ordertrail.storage.tables import orders
-from ordertrail.storage.types import Codec, JsonText, Money, UtcDateTime, dump_json
+from ordertrail.storage.types import Codec, JsonText, Money, UtcDateTime, dump_json, read_money
 
 __all__ = ["OrderRepository", "next_ids", "order_from_raw", "state_from_raw", "state_values"]
 
@@ -179,6 +180,26 @@ class OrderRepository:
         sql = codec.select(orders, ("id", "broker_order_id"), condition)
         rows = driver.rows(self._c, sql, (broker, account_id))
         return sorted((row[0], row[1]) for row in rows)  # see `_where` for why not in SQL
+
+    def exit_fills(
+        self, trade_ids: Iterable[int]
+    ) -> list[tuple[int, int, Decimal, Decimal | None]]:
+        """(order id, trade id, filled quantity, average price) of every EXIT order of these
+        trades, in one query: what a trade's exit adds up."""
+        ids = sorted(set(trade_ids))
+        if not ids:
+            return []
+        codec = self.codec
+        condition = f"trade_id {codec.in_list('bigint')} AND side = 'EXIT'"
+        columns = ("id", "trade_id", "filled_quantity", "avg_fill_price")
+        sql = codec.select(orders, columns, condition, as_text=MONEY)
+        rows = driver.rows(self._c, sql, (codec.list_param(ids),))
+        found = []
+        for order_id, trade_id, filled, average in rows:
+            quantity = read_money(filled)
+            assert quantity is not None
+            found.append((order_id, trade_id, quantity, read_money(average)))
+        return found
 
     def awaiting_placement(self, broker: str, account_id: str) -> list[Order]:
         """Our orders recorded but never sent, or sent without a known outcome."""
