@@ -128,20 +128,59 @@ async def test_an_exit_of_half_the_position_leaves_the_trade_open_and_the_rest_e
 
 async def test_exit_orders_add_up_whether_applied_together_or_apart(app: App) -> None:
     trade_id = await _ten_bought(app)
-    first, second = await _exit(app, trade_id, 10, 110), await _exit(app, trade_id, 4, 90)
-    # 6 of the first sold @ 110, the rest of it cancelled; the second sells 4 @ 90, in the
-    # same batch as the first's cancel: 60 - 40.
+    first = await _exit(app, trade_id, 10, 110)
+    # 6 of the first sold @ 110, the rest of it cancelled; then a second sells 4 @ 90, its
+    # reports in one batch with a repeat of the first's cancel: 60 - 40.
     await app.applier.apply([_report(first, OrderStatus.PARTIAL, D(6), D(110), D(10), "sell")])
+    cancelled = _report(first, OrderStatus.CANCELLED, D(6), D(110), D(10), "sell")
+    await app.applier.apply([cancelled])
+    second = await _exit(app, trade_id, 4, 90)
     await app.applier.apply(
         [
-            _report(first, OrderStatus.CANCELLED, D(6), D(110), D(10), "sell"),
             _report(second, OrderStatus.PARTIAL, D(1), D(90), D(4), "sell"),
+            cancelled,
             _report(second, OrderStatus.FILLED, D(4), D(90), D(4), "sell"),
         ]
     )
     trade = _trade(app)
     assert (trade["status"], trade["exit_quantity"], trade["realized_pnl"]) == ("CLOSED", 10, 20)
     assert trade["exit_price"] == 102
+
+
+async def test_an_exit_is_placed_only_for_what_is_open_and_not_already_being_exited(
+    app: App,
+) -> None:
+    trade_id = await _ten_bought(app)
+    working = await _exit(app, trade_id, 6, 110)
+    with pytest.raises(InvalidRequest, match="10 open, of which 6 working EXIT orders"):
+        await _exit(app, trade_id, 5, 110)  # 6 + 5 would sell 11 of 10
+    rest = await _exit(app, trade_id, 4, 111)
+    # A proposal made while the trade was open is not placed once it has closed.
+    late = create_proposal(
+        app.uow(),
+        NewProposal(
+            kind=ProposalKind.EXIT,
+            broker="paper",
+            account_id="P1",
+            linked_trade_id=trade_id,
+            quantity=D(1),
+        ),
+        app.clock,
+    )
+    await app.applier.apply([_report(working, OrderStatus.FILLED, D(6), D(110), D(6), "sell")])
+    with pytest.raises(InvalidRequest, match="working EXIT orders"):
+        await app.placer.submit(late.id)
+    await app.applier.apply([_report(rest, OrderStatus.FILLED, D(4), D(111), D(4), "sell")])
+    with pytest.raises(InvalidRequest, match="trade 1 is CLOSED; proposal 5 has nothing to exit"):
+        await app.placer.submit(late.id)
+
+
+async def test_an_exit_names_no_other_contract_than_its_trades(app: App) -> None:
+    trade_id = await _ten_bought(app)
+    with pytest.raises(InvalidRequest, match="trade 1 holds SPY; an EXIT of it cannot trade NVDA"):
+        await _place(
+            app, ProposalKind.EXIT, linked_trade_id=trade_id, instrument=Instrument("NVDA")
+        )
 
 
 async def test_an_entry_filling_after_its_trade_closed_opens_it_again(app: App) -> None:

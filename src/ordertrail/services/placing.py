@@ -9,12 +9,13 @@ from datetime import timedelta
 from functools import partial
 
 from ordertrail.clock import Clock
-from ordertrail.domain.events import EventKind, OrderEvent
+from ordertrail.domain.events import EventKind, OrderEvent, normalise
 from ordertrail.domain.ids import make_client_order_id
 from ordertrail.domain.order import Order, OrderState, Placement
-from ordertrail.domain.proposal import Proposal, ProposalStatus
+from ordertrail.domain.proposal import Proposal, ProposalKind, ProposalStatus
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
+from ordertrail.domain.trade import TradeStatus
 from ordertrail.errors import BrokerError, BrokerRejected, InvalidRequest, NotFound
 from ordertrail.ports import Broker, PlaceRequest
 from ordertrail.services.applier import Applier
@@ -126,6 +127,8 @@ class Placer:
                 return existing, proposal, False
             if proposal.status is not ProposalStatus.NEW:
                 raise InvalidRequest(f"proposal {proposal_id} is {proposal.status.value}")
+            if proposal.kind is ProposalKind.EXIT:
+                _check_exit(uow, proposal)
             client_id = make_client_order_id(self.prefix, proposal_id, proposal.kind, now)
             state = OrderState(
                 broker=proposal.broker,
@@ -296,6 +299,28 @@ class Placer:
             self.applier.apply_now([_withdrawn(order)])
             return self._get(order.id)
         return order
+
+
+def _check_exit(uow: UnitOfWork, proposal: Proposal) -> None:
+    """An EXIT is placed only while its trade is open, and only for what is left of it once
+    the trade's other working EXIT orders are done (two exits of the whole position, both
+    filled, would leave the account short)."""
+    trade_id = proposal.linked_trade_id
+    trade = uow.trades.get(trade_id) if trade_id is not None else None
+    if trade is None or trade_id is None:
+        raise InvalidRequest(f"proposal {proposal.id} exits no trade that exists")
+    if trade.status is not TradeStatus.OPEN:
+        raise InvalidRequest(
+            f"trade {trade_id} is {trade.status.value}; proposal {proposal.id} has nothing to exit"
+        )
+    outstanding = uow.orders.exits_outstanding(trade_id)
+    room = trade.open_quantity - outstanding
+    if proposal.quantity > room:
+        raise InvalidRequest(
+            f"trade {trade_id} has {normalise(trade.open_quantity)} open, of which "
+            f"{normalise(outstanding)} working EXIT orders may still take out; proposal "
+            f"{proposal.id} asks for {normalise(proposal.quantity)}"
+        )
 
 
 def _event(order: Order, kind: EventKind, message: str, source: str) -> OrderEvent:

@@ -44,6 +44,11 @@ def create_proposal(uow: UnitOfWork, request: NewProposal, clock: Clock) -> Prop
         raise InvalidRequest(f"duration {request.duration!r} is not one of {sorted(DURATIONS)}")
     if request.side is not None and request.side not in ORDER_ACTIONS:
         raise InvalidRequest(f"side {request.side!r} is not one of {sorted(ORDER_ACTIONS)}")
+    for leg in request.legs:
+        if leg.side not in ORDER_ACTIONS:
+            raise InvalidRequest(
+                f"leg {leg.option_symbol}: side {leg.side!r} is not one of {sorted(ORDER_ACTIONS)}"
+            )
     if request.order_type != "market" and request.limit_price is None:
         raise InvalidRequest(f"a {request.order_type} order needs limit_price")
     with uow:
@@ -93,6 +98,11 @@ def _exit(uow: UnitOfWork, request: NewProposal) -> Proposal:
         raise InvalidRequest(
             f"trade {trade.id} lives at {trade.broker}/{trade.account_id}; exit it there"
         )
+    if request.instrument is not None and not _same_contract(request.instrument, trade.instrument):
+        raise InvalidRequest(
+            f"trade {trade.id} holds {_named(trade.instrument)}; an EXIT of it cannot trade "
+            f"{_named(request.instrument)} (leave the instrument out)"
+        )
     quantity = request.quantity or trade.open_quantity
     if quantity <= 0 or quantity > trade.open_quantity:
         raise InvalidRequest(f"exit quantity must be between 0 and {trade.open_quantity} (open)")
@@ -101,9 +111,28 @@ def _exit(uow: UnitOfWork, request: NewProposal) -> Proposal:
         side = "sell_to_close" if long else "buy_to_close"
     else:
         side = "sell" if long else "buy_to_cover"
-    return _proposal(
-        request, request.instrument or trade.instrument, request.side or side, quantity
+    return _proposal(request, trade.instrument, request.side or side, quantity)
+
+
+def _same_contract(asked: Instrument, held: Instrument) -> bool:
+    """Tell whether an instrument can name the held one: the same symbol and kind, and no
+    detail known on both sides that differs (the EXIT trades the held one either way)."""
+    if asked.symbol.upper() != held.symbol.upper() or asked.sec_type is not held.sec_type:
+        return False
+    return all(
+        mine is None or theirs is None or mine == theirs
+        for mine, theirs in (
+            (asked.option_symbol, held.option_symbol),
+            (asked.strike, held.strike),
+            (asked.right, held.right),
+            (asked.expiry, held.expiry),
+            (asked.contract_id, held.contract_id),
+        )
     )
+
+
+def _named(instrument: Instrument) -> str:
+    return instrument.option_symbol or instrument.symbol
 
 
 def _proposal(

@@ -201,6 +201,21 @@ class OrderRepository:
             found.append((order_id, trade_id, quantity, read_money(average)))
         return found
 
+    def exits_outstanding(self, trade_id: int) -> Decimal:
+        """How much the working EXIT orders of a trade may still take out (ordered, not yet
+        filled): what a further EXIT of the trade must leave room for."""
+        rows = self._c.execute(
+            select(orders.c.quantity, orders.c.filled_quantity).where(
+                orders.c.trade_id == trade_id,
+                orders.c.side == "EXIT",
+                orders.c.status.in_(("PENDING", "PLACED", "PARTIAL")),
+            )
+        )
+        return sum(
+            (max((quantity or filled) - filled, Decimal(0)) for quantity, filled in rows),
+            Decimal(0),
+        )
+
     def awaiting_placement(self, broker: str, account_id: str) -> list[Order]:
         """Our orders recorded but never sent, or sent without a known outcome."""
         return self._where(
