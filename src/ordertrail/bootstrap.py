@@ -49,6 +49,7 @@ class App:
     accounts_from_database: bool = True
     leases: Leases | None = None
     change_bus: PostgresChangeBus | None = None
+    unusable: dict[str, str] = field(default_factory=dict)  # stored accounts left out, and why
 
     def uow(self) -> UnitOfWork:
         """A new Unit of Work on the app's database."""
@@ -89,10 +90,23 @@ class App:
             specs = AccountRepository(connection).specs()
         added = []
         for spec in specs:
-            if spec.key not in self.brokers:
-                self.add_broker(spec.key, build_broker(spec, self.clock))
-                added.append(spec.key)
+            if spec.key in self.brokers:
+                continue
+            try:
+                broker = build_broker(spec, self.clock)
+            except Exception as error:  # one unusable stored account must not stop the rest
+                self._unusable(spec, error)
+                continue
+            self.add_broker(spec.key, broker)
+            added.append(spec.key)
         return added
+
+    def _unusable(self, spec: AccountSpec, error: Exception) -> None:
+        """Say once (per account and reason) that a stored account cannot be used."""
+        reason = f"{type(error).__name__}: {error}"
+        if self.unusable.get(spec.key) != reason:
+            self.unusable[spec.key] = reason
+            log.error("stored account %s cannot be used and is left out: %s", spec.key, reason)
 
     def record_owner(self, key: str, owner: str) -> None:
         """Note which worker watches an account (the lease itself lives in the database)."""

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
@@ -144,5 +145,16 @@ def _errors(api: FastAPI) -> None:
         log.exception("unexpected error", exc_info=error)
         return JSONResponse({"detail": f"internal error: {type(error).__name__}"}, 500)
 
+    async def invalid_body(_: Request, error: Exception) -> JSONResponse:
+        # FastAPI's own answer repeats each refused value (`input`): a broker token sent in
+        # the wrong field would come back in the answer. Say where and what, never the value.
+        assert isinstance(error, RequestValidationError)
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    api.add_exception_handler(RequestValidationError, invalid_body)
     api.add_exception_handler(DataError, data_error)
     api.add_exception_handler(Exception, internal)

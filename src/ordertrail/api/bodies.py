@@ -16,7 +16,27 @@ from ordertrail.services.test_message import ShortMessage
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9./ -]+$")]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _occ_expiry(value: date | None) -> date | None:
+    if value is not None and not 2000 <= value.year <= 2099:
+        raise ValueError(
+            "an option's expiry year must be 2000 to 2099 (OCC symbols hold two digits)"
+        )
+    return value
+
+
+Symbol = Annotated[
+    str,
+    Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9./ -]+$"),
+    AfterValidator(_not_blank),
+]
 OccSymbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9. ]+$")]
 Quantity = Annotated[Decimal, Field(gt=0, lt=10**9, decimal_places=8)]
 Price = Annotated[Decimal, Field(gt=-(10**9), lt=10**9, decimal_places=8)]
@@ -25,13 +45,16 @@ Word = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z_]+$"
 
 
 class InstrumentIn(BaseModel):
-    """A stock by symbol, or an option by OCC symbol or by its parts."""
+    """A stock by symbol, or an option by OCC symbol or by its parts (an OCC symbol holds a
+    strike below 100,000 to 3 decimals and a two-digit expiry year)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol
     option_symbol: OccSymbol | None = None
-    strike: Annotated[Decimal, Field(gt=0, lt=10**7, decimal_places=4)] | None = None
+    strike: Annotated[Decimal, Field(gt=0, lt=100_000, decimal_places=3)] | None = None
     right: Literal["C", "P"] | None = None
-    expiry: date | None = None
+    expiry: Annotated[date | None, AfterValidator(_occ_expiry)] = None
     contract_id: Name | None = None
 
     def to_domain(self) -> Instrument:
@@ -65,6 +88,8 @@ class InstrumentIn(BaseModel):
 class LegIn(BaseModel):
     """One leg of a multi-leg proposal."""
 
+    model_config = ConfigDict(extra="forbid")
+
     option_symbol: OccSymbol
     side: Word
     quantity: Quantity
@@ -78,6 +103,7 @@ class ProposalCreate(BaseModel):
     """
 
     model_config = ConfigDict(
+        extra="forbid",  # a misspelt field (`limitPrice`) must not become a market order
         json_schema_extra={
             "examples": [
                 {
@@ -89,7 +115,7 @@ class ProposalCreate(BaseModel):
                 },
                 {"kind": "EXIT", "linked_trade_id": 1},
             ]
-        }
+        },
     )
 
     kind: ProposalKind

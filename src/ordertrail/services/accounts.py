@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -32,10 +33,53 @@ def add_account(engine: Engine, spec: AccountSpec, clock: Clock, label: str | No
         raise InvalidRequest(
             f"{spec.broker} accounts take no setting {', '.join(unknown)} (allowed: {allowed})"
         )
+    for name, value in spec.settings.items():
+        problem = _problem(name, value)
+        if problem:
+            raise InvalidRequest(f"{spec.broker} setting {name}: {problem}")
     if spec.broker == "tradier" and not spec.credentials:
         raise InvalidRequest("a tradier account needs its access token")
     with engine.begin() as connection:
         return AccountRepository(connection).upsert(spec, label, clock.now())
+
+
+_URLS = {
+    "base_url": ("http", "https"),
+    "stream_url": ("http", "https", "ws", "wss"),
+    "ws_url": ("ws", "wss"),
+}
+_SWITCHES = frozenset({"stream_enabled", "verify_ssl", "ws_enabled"})
+
+
+def _problem(name: str, value: Any) -> str | None:
+    """What is wrong with one setting's value (None: nothing), before anything is stored."""
+    if name in _URLS:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or parts.scheme not in _URLS[name] or not parts.netloc:
+            schemes = " or ".join(f"{scheme}://" for scheme in _URLS[name])
+            return f"must be an address starting with {schemes}"
+    elif name in _SWITCHES:
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif name == "host":
+        if not isinstance(value, str) or not value.strip():
+            return "must be a host name or address"
+    elif name in ("port", "client_id"):
+        number = _whole(value)
+        low, high = (1, 65535) if name == "port" else (0, 2**31 - 1)
+        if number is None or not low <= number <= high:
+            return f"must be a whole number from {low} to {high}"
+    return None
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 def list_accounts(engine: Engine) -> list[dict[str, Any]]:
