@@ -9,6 +9,8 @@ import sys
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from ordertrail.bootstrap import bootstrap
 from ordertrail.brokers.paper import PaperBroker, PaperConfig
 from ordertrail.domain.instrument import Instrument
@@ -161,3 +163,45 @@ def test_an_alert_file_with_an_unusable_last_order_update_is_refused(tmp_path: P
     source.write_text(json.dumps(bad))
     result = run(f"sqlite:///{tmp_path}/cli.db", "alerts", "import", str(source), "--source", "X")
     assert result.returncode != 0 and "TSLA" in result.stderr and "filled_qty" in result.stderr
+
+
+def test_alerts_import_refuses_what_the_api_refuses_and_stores_nothing(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/cli.db"
+    source = tmp_path / "alerts.json"
+    for entry, said in [
+        ({"alert_details": {"strike": "1e999"}}, "out of range"),
+        ({"alert_details": {"strike": {"x": 1}}}, "strike must be a number"),
+        ({"open": "false"}, "open must be true or false"),
+    ]:
+        source.write_text(json.dumps({"TSLA": entry}))
+        imported = run(db, "alerts", "import", str(source), "--source", "X")
+        assert imported.returncode == 2 and said in imported.stderr, imported.stderr
+        assert "Traceback" not in imported.stderr
+    exported = tmp_path / "out.json"
+    assert run(db, "alerts", "export", str(exported)).returncode == 0
+    assert json.loads(exported.read_text()) == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("orders", "list", "--limit", "99999999999999999999"), "--limit"),
+        (("trace", "99999999999999999999"), "no order with id"),
+        (("alerts", "export", "/nonexistent/dir/out.json"), "cannot write"),
+        (("alerts", "import", "{deep}", "--source", "X"), "nested too deeply"),
+    ],
+)
+def test_bad_arguments_get_an_error_line_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    result = run(f"sqlite:///{tmp_path}/cli.db", *(a.format(deep=deep) for a in args))
+    assert result.returncode == 2, result.stderr[-300:]
+    assert said in result.stderr and "Traceback" not in result.stderr, result.stderr[-300:]
+
+
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    result = run(f"sqlite:///{tmp_path}/cli.db", "demo", ORDERTRAIL_POLL_INTERVAL_IDLE="abc")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "ORDERTRAIL_POLL_INTERVAL_IDLE" in result.stderr and "abc" not in result.stderr

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ordertrail.bootstrap import App, bootstrap
@@ -24,6 +26,7 @@ cli = typer.Typer(
     help="ordertrail: the broker as the source of truth for order status.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
 orders_cli = typer.Typer(help="Orders.", no_args_is_help=True)
@@ -38,9 +41,20 @@ err = Console(stderr=True)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _settings() -> Settings:  # type: ignore[return]
+    try:
+        return Settings()
+    except ValidationError as error:  # name each bad variable, never repeat its value
+        problems = "; ".join(
+            f"ORDERTRAIL_{'_'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        _fail(f"unusable setting: {problems}")
+
+
 def _app(**kwargs: Any) -> App:  # type: ignore[return]
     try:
-        return bootstrap(Settings(), **kwargs)
+        return bootstrap(_settings(), **kwargs)
     except OrdertrailError as error:
         _fail(str(error))
     except Exception as error:  # the database or a setting is unusable: say which
@@ -51,7 +65,7 @@ def _app(**kwargs: Any) -> App:  # type: ignore[return]
 
 
 def _fail(message: str) -> Any:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -123,7 +137,7 @@ def demo(
     """Run the demo: a fresh SQLite file, the paper broker, proposals and alerts moving."""
     from ordertrail.demo import run_demo
 
-    run_demo(host=_safe_host(host, Settings()), port=port, step_s=step)
+    run_demo(host=_safe_host(host, _settings()), port=port, step_s=step)
 
 
 def _freeze_startup_objects() -> None:
@@ -208,7 +222,10 @@ def backfill() -> None:
 
 
 @orders_cli.command("list")
-def orders_list(as_json: Annotated[bool, typer.Option("--json")] = False, limit: int = 500) -> None:
+def orders_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many.")] = 500,
+) -> None:
     """List orders, newest first."""
     from ordertrail.services.queries import list_orders
 
@@ -271,6 +288,8 @@ def alerts_import(file: Path, source: Annotated[str | None, typer.Option()] = No
     try:
         document = json.loads(file.read_text())
         counts = import_alerts(app.uow(), document, app.clock, source)
+    except RecursionError:
+        _fail(f"{file}: nested too deeply to be an alerts file")
     except (OSError, ValueError, OrdertrailError) as error:
         _fail(f"{file}: {error}")
     for name, count in counts.items():
@@ -283,7 +302,10 @@ def alerts_export(file: Path, source: Annotated[str | None, typer.Option()] = No
     from ordertrail.services.alerts_io import export_alerts
 
     app = _app(brokers={})
-    file.write_text(json.dumps(export_alerts(app.uow(), source), indent=2) + "\n")
+    try:
+        file.write_text(json.dumps(export_alerts(app.uow(), source), indent=2) + "\n")
+    except OSError as error:
+        _fail(f"cannot write {file}: {error.strerror or error}")
     out.print(f"wrote {file}")
 
 
@@ -345,8 +367,15 @@ def accounts_remove(broker: str, account_id: str) -> None:
 
 
 def main() -> None:
-    """Run the CLI."""
+    """Run the CLI; an error no command foresaw is one line on stderr (exit 2), not a
+    traceback (set ORDERTRAIL_TRACEBACK=1 to see it)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    cli()
+    try:
+        cli(standalone_mode=True)
+    except Exception as error:
+        if os.environ.get("ORDERTRAIL_TRACEBACK"):
+            raise
+        err.print(f"[red]error:[/red] {escape(f'{type(error).__name__}: {error}')}")
+        sys.exit(2)

@@ -12,6 +12,7 @@ from ordertrail.domain.alert import Alert
 from ordertrail.errors import InvalidRequest
 from ordertrail.storage.uow import UnitOfWork
 
+MAX_STRIKE = 10**7
 _ALERT_KEYS = frozenset(
     {"open", "created_at", "option_conid", "alert_details", "last_order_update"}
 )
@@ -59,26 +60,30 @@ def parse_alert(source: str, key: str, entry: Any) -> Alert:
     details = entry.get("alert_details") or {}
     if not isinstance(details, Mapping):
         raise InvalidRequest(f"{where}: alert_details must be an object")
-    strike = details.get("strike")
+    strike_value = _strike(where, details.get("strike"))
+    right = _text(where, "side", details.get("right") or details.get("side"))
+    right = right.upper()[:1] if right and right.upper()[:1] in ("C", "P") else None
+    expiry_text = _text(where, "expiry", details.get("expiry") or details.get("expiration"))
     try:
-        strike_value = Decimal(str(strike)) if strike not in (None, "") else None
-    except InvalidOperation as error:
-        raise InvalidRequest(f"{where}: strike {strike!r} is not a number") from error
-    right = details.get("right") or details.get("side")
-    right = str(right).upper()[:1] if right and str(right).upper()[:1] in ("C", "P") else None
-    expiry_text = details.get("expiry") or details.get("expiration")
-    try:
-        expiry = date.fromisoformat(str(expiry_text)) if expiry_text else None
+        expiry = date.fromisoformat(expiry_text) if expiry_text else None
     except ValueError as error:
         raise InvalidRequest(f"{where}: expiry {expiry_text!r} is not YYYY-MM-DD") from error
     _check_order_update(where, entry.get("last_order_update"))
+    is_open = entry.get("open", False)
+    if not isinstance(is_open, bool):
+        raise InvalidRequest(f"{where}: open must be true or false, not {is_open!r}")
     conid = entry.get("option_conid")
+    if (conid is not None and not isinstance(conid, (int, str))) or isinstance(conid, bool):
+        raise InvalidRequest(f"{where}: option_conid must be a number or a text")
+    symbol = _text(where, "ticker", details.get("ticker")) or key
+    if not symbol.strip():
+        raise InvalidRequest(f"{where}: no symbol (ticker or key)")
     return Alert(
         id=None,
         source=source,
         key=key,
-        symbol=str(details.get("ticker") or key).upper(),
-        open=bool(entry.get("open", False)),
+        symbol=symbol.strip().upper(),
+        open=is_open,
         strike=strike_value,
         right=right,
         expiry=expiry,
@@ -88,6 +93,30 @@ def parse_alert(source: str, key: str, entry: Any) -> Alert:
     )
 
 
+def _strike(where: str, strike: Any) -> Decimal | None:
+    """A strike given as a number or a numeric text (empty: none), finite and in range."""
+    if strike is None or strike == "":
+        return None
+    if isinstance(strike, bool) or not isinstance(strike, (int, float, str)):
+        raise InvalidRequest(f"{where}: strike must be a number, not {type(strike).__name__}")
+    try:
+        value = Decimal(str(strike).strip())
+    except InvalidOperation as error:
+        raise InvalidRequest(f"{where}: strike {strike!r} is not a number") from error
+    if not value.is_finite() or not 0 <= value < MAX_STRIKE:
+        raise InvalidRequest(f"{where}: strike {strike!r} is out of range (0 to {MAX_STRIKE})")
+    return value
+
+
+def _text(where: str, name: str, value: Any) -> str | None:
+    """A detail that must be text when given."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}: {name} must be a text, not {type(value).__name__}")
+    return value
+
+
 def _check_order_update(where: str, update: Any) -> None:
     """Refuse a `last_order_update` that later reads could not use."""
     if update is None:
@@ -95,7 +124,9 @@ def _check_order_update(where: str, update: Any) -> None:
     if not isinstance(update, Mapping):
         raise InvalidRequest(f"{where}: last_order_update must be an object")
     try:
-        Decimal(str(update.get("filled_qty", 0)))
+        filled = update.get("filled_qty", 0)
+        if isinstance(filled, bool) or not Decimal(str(filled)).is_finite():
+            raise ValueError(f"filled_qty {filled!r}")
         if update.get("updated_at") is not None:
             datetime.fromisoformat(str(update["updated_at"]))
     except (InvalidOperation, ValueError) as error:

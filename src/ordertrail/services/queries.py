@@ -76,10 +76,13 @@ def list_orders(connection: Connection, limit: int = 500) -> list[dict[str, Any]
     return [order_json(row) for row in connection.execute(query)]
 
 
+MAX_ID = 2**63 - 1  # the largest id either database holds
+
+
 def find_order(connection: Connection, ref: str) -> dict[str, Any]:
     """Find an order by local id, broker order id or client order id."""
     conditions = [orders.c.broker_order_id == ref, orders.c.client_order_id == ref]
-    if ref.isdigit():
+    if ref.isdigit() and int(ref) <= MAX_ID:
         conditions.insert(0, orders.c.id == int(ref))
     for condition in conditions:
         row = connection.execute(select(orders).where(condition).order_by(orders.c.id)).first()
