@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MAX_PAUSE_S = 30.0  # the longest wait between two attempts after failures
 
 
 def worker_name() -> str:
@@ -47,11 +48,24 @@ class Fleet:
         """Hold leases and watch accounts until cancelled."""
         try:
             # Be seen by the other workers before claiming, so shares start out fair.
-            await self._lease(self.leases.workers)
+            with contextlib.suppress(Exception):  # a failure here shows again in the cycle
+                await self._lease(self.leases.workers)
             await asyncio.sleep(self.interval)
+            pause = self.interval
             while True:
-                await self.cycle()
-                await asyncio.sleep(self.interval)
+                try:
+                    await self.cycle()
+                    pause = self.interval
+                except Exception as error:  # the database or the leases failed for now
+                    pause = min(pause * 2, MAX_PAUSE_S)
+                    log.warning(
+                        "%s: taking up accounts failed (%s: %s); again in %.0f s",
+                        self.name,
+                        type(error).__name__,
+                        error,
+                        pause,
+                    )
+                await asyncio.sleep(pause)
         finally:
             await self._stop_all()
             await self._lease(self.leases.close)
@@ -77,7 +91,11 @@ class Fleet:
                 break
             if key not in self.tasks and await self._lease(partial(self.leases.try_acquire, key)):
                 log.info("%s watches %s", self.name, key)
-                await self.app.applier.run(partial(self.app.record_owner, key, self.name))
+                try:
+                    await self.app.applier.run(partial(self.app.record_owner, key, self.name))
+                except Exception:
+                    await self._lease(partial(self.leases.release, key))  # claim it afresh
+                    raise
                 self.tasks[key] = asyncio.create_task(watcher.run(), name=f"watch {key}")
 
     async def _release(self, key: str) -> None:
