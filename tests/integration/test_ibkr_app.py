@@ -9,16 +9,18 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from ordertrail.bootstrap import App, bootstrap
 from ordertrail.brokers.ibkr import IbkrBroker, IbkrConfig
-from ordertrail.domain.instrument import option_instrument
+from ordertrail.clock import FakeClock
+from ordertrail.domain.instrument import Instrument, option_instrument
 from ordertrail.domain.proposal import ProposalKind
 from ordertrail.services.alerts_io import export_alerts, import_alerts
 from ordertrail.services.proposals import NewProposal, create_proposal
@@ -26,8 +28,10 @@ from ordertrail.settings import Settings
 from ordertrail.storage.tables import alerts, fills, order_events, orders
 from tests.fakes.ibkr import FakeIbkrGateway
 from tests.support.eventually import eventually
+from tests.support.lossy_transport import LossyTransport
 
 ACCOUNT = "DU7654321"
+KEY = f"ibkr:{ACCOUNT}"
 CONID = 622542959
 EXPIRY = date(2026, 12, 18)
 CALL = option_instrument("TSLA", D(95), "C", expiry=EXPIRY, contract_id=str(CONID))
@@ -303,3 +307,53 @@ async def test_a_fresh_clients_empty_first_answers_change_nothing_and_lose_no_fi
         assert prices == [D("2.50"), D("2.60")]
     finally:
         await second.aclose()
+
+
+async def test_a_new_sessions_empty_first_list_gets_no_lost_placement_sent_twice(
+    database_url: str,
+) -> None:
+    # The placement reaches the gateway but its answer is lost and the process dies. The
+    # next process's first lists come from a new gateway session, empty (BROKERS 2.2): one
+    # empty list, however late, proves nothing absent, so nothing is sent again; once the
+    # gateway lists the order, it is linked.
+    clock, lossy = FakeClock(datetime.now(UTC)), LossyTransport()
+    async with (
+        FakeIbkrGateway(account_id=ACCOUNT) as gateway,
+        httpx.AsyncClient(transport=lossy) as client,
+    ):
+        config = IbkrConfig(
+            account_id=ACCOUNT,
+            base_url=gateway.base_url,
+            orders_min_interval_s=0,
+            ws_enabled=False,
+        )
+        settings = Settings(database_url=database_url)
+        first = bootstrap(settings, clock=clock, brokers={KEY: IbkrBroker(config, http=client)})
+        request = NewProposal(
+            kind=ProposalKind.ENTRY,
+            broker="ibkr",
+            account_id=ACCOUNT,
+            quantity=D(10),
+            instrument=Instrument("AAPL", contract_id="265598"),
+            order_type="limit",
+            limit_price=D(10),
+        )
+        proposal = create_proposal(first.uow(), request, clock)
+        lossy.lose_next("POST", f"/iserver/account/{ACCOUNT}/orders")
+        order = await first.placer.submit(proposal.id)
+        await first.aclose()
+        clock.advance(120)  # well past the doubt period
+        gateway.set(empty_first_orders_call=True)
+        gateway.warm_up_again()
+        second = bootstrap(settings, clock=clock, brokers={KEY: IbkrBroker(config)})
+        try:
+            watcher = second.watchers[KEY]
+            assert await watcher.reconcile() is not None  # a warm-up list, then resume
+            assert await watcher.reconcile() is not None
+            with second.engine.connect() as c:
+                row = c.execute(select(orders).where(orders.c.id == order.id)).one()
+        finally:
+            await second.aclose()
+        ours = [o for o in gateway.book.orders.values() if o.order_ref == order.client_order_id]
+    assert len(ours) == 1, f"placed {len(ours)} times"
+    assert row.broker_order_id == str(ours[0].order_id)

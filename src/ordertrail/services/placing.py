@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from ordertrail.clock import Clock
@@ -68,13 +68,21 @@ class Placer:
         return order
 
     async def resume(
-        self, broker: str, account_id: str, grace_s: float = 10.0, doubt_s: float | None = None
+        self,
+        broker: str,
+        account_id: str,
+        grace_s: float = 10.0,
+        doubt_s: float | None = None,
+        listed_since: datetime | None = None,
     ) -> int:
         """Place orders a dead process recorded but never sent; call it right after a sync.
 
         An order marked `sending` whose client order id the broker still does not show
         `doubt_s` (by default the placer's) after it was marked never arrived (the process
-        died before the request left): it is sent once more, and never a third time.
+        died before the request left): it is sent once more, and never a third time. With
+        `listed_since`, when the caller's syncs began to list the account, the `doubt_s`
+        count from then at the earliest: a new process's first list may be a broker's
+        warm-up answer, empty or partial (IBKR), and proves nothing absent by itself.
         """
         doubt_s = self.doubt_s if doubt_s is None else doubt_s
 
@@ -93,7 +101,8 @@ class Placer:
                 log.info("resuming placement of order %s (recorded, never sent)", order.id)
                 mark = Placement.SENDING
             elif order.placement is Placement.SENDING:
-                if order.updated_at > now - timedelta(seconds=doubt_s):
+                absent_from = max(order.updated_at, listed_since or order.updated_at)
+                if absent_from > now - timedelta(seconds=doubt_s):
                     continue
                 log.warning(
                     "order %s was being sent when its process died and the broker does not show "

@@ -9,7 +9,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ordertrail.clock import Clock
 from ordertrail.ports import Broker, StreamBatch, StreamConnected
@@ -56,6 +56,7 @@ class AccountWatcher:
         self._wake = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self._resumed_at = -RESUME_EVERY_S
+        self._listed_since: datetime | None = None  # this watcher's first committed sync
         # The last committed poll's reports: an order the broker lists unchanged is not applied
         # again (see ListMemo). The reconcile endpoint and `sync --once` go without one.
         self._list_memo = ListMemo()
@@ -89,8 +90,12 @@ class AccountWatcher:
                     self.lookback,
                     memo=self._list_memo,
                 )
+                if self._listed_since is None:
+                    self._listed_since = result.timestamp
                 if time.monotonic() - self._resumed_at >= RESUME_EVERY_S:
-                    await self.placer.resume(self.broker.name, self.broker.account_id)
+                    await self.placer.resume(
+                        self.broker.name, self.broker.account_id, listed_since=self._listed_since
+                    )
                     self._resumed_at = time.monotonic()
             except Exception as error:  # a watcher never dies of one bad poll
                 self.stats.last_error = f"{type(error).__name__}: {error}"
