@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from ordertrail.bootstrap import App, bootstrap
 from ordertrail.brokers.tradier import TradierBroker, TradierConfig
+from ordertrail.clock import FakeClock
 from ordertrail.domain.instrument import option_instrument
 from ordertrail.domain.proposal import ProposalKind
 from ordertrail.errors import InvalidRequest
@@ -29,6 +30,7 @@ from tests.fakes.tradier import FakeTradier, Fault
 
 TOKEN = "tok-app-SECRET-91b2"
 ACCOUNT = "VA55555555"
+KEY = f"tradier:{ACCOUNT}"
 CALL = option_instrument("TSLA", D(95), "C", expiry=date(2026, 12, 18))
 
 
@@ -44,9 +46,8 @@ def fake(served: FakeTradier) -> FakeTradier:
     return served
 
 
-@pytest.fixture
-def app(fake: FakeTradier, database_url: str) -> Iterator[App]:
-    config = TradierConfig(
+def _config(fake: FakeTradier) -> TradierConfig:
+    return TradierConfig(
         access_token=TOKEN,
         account_id=ACCOUNT,
         base_url=fake.base_url,
@@ -56,7 +57,11 @@ def app(fake: FakeTradier, database_url: str) -> Iterator[App]:
         fill_data_deadline_s=1.0,
         fill_data_interval_s=0.05,
     )
-    broker = TradierBroker(config)
+
+
+@pytest.fixture
+def app(fake: FakeTradier, database_url: str) -> Iterator[App]:
+    broker = TradierBroker(_config(fake))
     app = bootstrap(Settings(database_url=database_url), brokers={f"tradier:{ACCOUNT}": broker})
     yield app
     app.applier.close()
@@ -188,16 +193,17 @@ async def test_the_list_reaches_back_past_today_only_after_a_gap(
         c.execute(update(sync_state).values(last_polled_at=last_seen))
     made = fake.create_order("AAPL", created=fake.clock() - timedelta(days=1), status="canceled")
     key = f"tradier:{ACCOUNT}"
-    later = bootstrap(Settings(database_url=database_url), brokers={key: app.watchers[key].broker})
+    later = bootstrap(
+        Settings(database_url=database_url), brokers={key: TradierBroker(_config(fake))}
+    )
     try:
         assert await later.watchers[key].reconcile() is not None
         assert _listing_filters(fake)[-2:] == ["all", None]
         assert [r["broker_order_id"] for r in _rows(later)] == [str(made)]
-        assert await later.watchers[key].reconcile() is not None
+        assert await later.watchers[KEY].reconcile() is not None
         assert _listing_filters(fake)[-1] is None
     finally:
-        later.applier.close()
-        later.engine.dispose()
+        await later.aclose()
 
 
 async def test_an_oco_placed_by_hand_is_tracked_as_its_two_children_and_its_fill_kept(
@@ -346,3 +352,26 @@ async def test_cancelling_a_resend_whose_answer_was_lost_waits_for_the_broker_to
     (row,) = _rows(app)
     assert row["status"] == "CANCELLED"
     assert fake.order(int(str(row["broker_order_id"]))).status == "canceled"
+
+
+async def test_only_the_first_sync_after_midnight_new_york_time_backfills(
+    database_url: str,
+) -> None:
+    # Each sync reaches back a minute before the last one: in the first minute after
+    # midnight, that is yesterday for every poll, but one backfill serves them all.
+    clock = FakeClock(datetime(2026, 1, 6, 4, 59, 0, tzinfo=UTC))  # 23:59:00 in New York
+    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
+        fake.set_limits(standard=10**6)  # 180 polls in three minutes of the fake's clock
+        broker = TradierBroker(replace(_config(fake), fill_data_deadline_s=0), clock=clock)
+        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
+        try:
+            fake.create_order("AAPL", type="limit", price="10", quantity=5)
+            assert await app.watchers[KEY].reconcile() is not None  # the first sync ever
+            for _ in range(180):  # a poll a second, 23:59:01 to 00:02:00
+                clock.advance(1)
+                assert await app.watchers[KEY].reconcile() is not None
+        finally:
+            await app.aclose()
+        filters = _listing_filters(fake)
+    assert filters[:2] == ["all", None]
+    assert filters[2:].count("all") == 1, f"{filters[2:].count('all')} polls used filter=all"

@@ -61,6 +61,7 @@ class TradierBroker:
         self._client = http or httpx.AsyncClient(timeout=config.request_timeout_s)
         self._api = TradierHttp(config, self._client, clock=self._clock, sleep=sleep)
         self._listed = ListCache(config.account_id)
+        self._backfilled: tuple[date, datetime] | None = None  # how far back, made when
 
     def __repr__(self) -> str:
         return f"TradierBroker(account_id={self.account_id!r}, base_url={self._config.base_url!r})"
@@ -113,6 +114,8 @@ class TradierBroker:
             else:
                 log.warning("Tradier order list still full after %s pages", self._config.max_pages)
         self._listed.finish()
+        if start is not None:
+            self._backfilled = (start, self._clock.now())
         deadline = self._deadline()
         return [
             report if complete else await self._complete(report, deadline)
@@ -170,11 +173,21 @@ class TradierBroker:
         return self._clock.now() + timedelta(seconds=self._config.fill_data_deadline_s)
 
     def _backfill_start(self, since: datetime) -> date | None:
+        """The first day a `filter=all` list must reach back to; None when today's list is
+        enough: `since` is today, or a backfill made today already reached back past it
+        (the polls of the first minute after midnight reach into yesterday by their slack;
+        one backfill serves them all, as each later change of an older order that still
+        works is looked up by id)."""
         today = self._clock.now().astimezone(EASTERN).date()
         day_start = datetime.combine(today, time(), tzinfo=EASTERN)
         if since >= day_start:
             return None
-        return max(since.astimezone(EASTERN).date(), today - timedelta(days=BACKFILL_DAYS))
+        first = max(since.astimezone(EASTERN).date(), today - timedelta(days=BACKFILL_DAYS))
+        if self._backfilled is not None:
+            reached, made_at = self._backfilled
+            if made_at >= day_start and reached <= first:
+                return None
+        return first
 
 
 def place_form(request: PlaceRequest) -> dict[str, str]:
