@@ -87,8 +87,9 @@ def _trade_id(app: App, placed: Placed) -> int:
     return int(trade_id)
 
 
-async def _ten_bought(app: App) -> int:
-    entry = await _place(
+async def _buying_ten(app: App) -> Placed:
+    """An ENTRY for 10 SPY at 100, placed."""
+    return await _place(
         app,
         ProposalKind.ENTRY,
         instrument=SPY,
@@ -96,6 +97,10 @@ async def _ten_bought(app: App) -> int:
         order_type="limit",
         limit_price=D(100),
     )
+
+
+async def _ten_bought(app: App) -> int:
+    entry = await _buying_ten(app)
     await app.applier.apply([_report(entry, OrderStatus.FILLED, D(10), D(100), D(10), "buy")])
     return _trade_id(app, entry)
 
@@ -184,14 +189,7 @@ async def test_an_exit_names_no_other_contract_than_its_trades(app: App) -> None
 
 
 async def test_an_entry_filling_after_its_trade_closed_opens_it_again(app: App) -> None:
-    entry = await _place(
-        app,
-        ProposalKind.ENTRY,
-        instrument=SPY,
-        quantity=D(10),
-        order_type="limit",
-        limit_price=D(100),
-    )
+    entry = await _buying_ten(app)
     await app.applier.apply([_report(entry, OrderStatus.PARTIAL, D(4), D(100), D(10), "buy")])
     trade_id = _trade_id(app, entry)
     out = await _place(app, ProposalKind.EXIT, linked_trade_id=trade_id)  # the 4 open
@@ -207,14 +205,7 @@ async def test_an_entry_filling_after_its_trade_closed_opens_it_again(app: App) 
 
 
 async def test_prices_known_after_the_quantities_reach_the_trade(app: App) -> None:
-    entry = await _place(
-        app,
-        ProposalKind.ENTRY,
-        instrument=SPY,
-        quantity=D(10),
-        order_type="limit",
-        limit_price=D(100),
-    )
+    entry = await _buying_ten(app)
     bought = _report(entry, OrderStatus.FILLED, D(10), D(100), D(10), "buy")
     # Execution-id brokers (IBKR, TWS) may say filled before they say at what price.
     await app.applier.apply([replace(bought, derives_fills=False, avg_fill_price=None)])

@@ -26,6 +26,8 @@ from ordertrail.domain.trade import (
     open_trade,
 )
 
+SPY = Instrument("SPY")
+
 
 def test_client_order_id_has_prefix_proposal_side_and_timestamp() -> None:
     at = datetime(2026, 3, 4, 15, 30, 1, 250000, tzinfo=UTC)
@@ -122,30 +124,28 @@ def test_long_option_trade_pnl_uses_the_multiplier() -> None:
 
 def test_short_stock_trade_pnl() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    trade = open_trade(
-        broker="t",
-        account_id="A",
-        instrument=Instrument("AAPL"),
-        side="sell_short",
-        filled=D(10),
-        avg_price=D(100),
-        broker_order_id="1",
-        at=at,
-    )
+    trade = _opened(at, instrument=Instrument("AAPL"), side="sell_short")
     assert exits_filled(trade, [(D(10), D(90))], "2", at).realized_pnl == D(100)
 
 
-def _long_ten(at: datetime) -> Trade:
+def _opened(
+    at: datetime, filled: int = 10, instrument: Instrument = SPY, side: str = "buy"
+) -> Trade:
+    """A trade its ENTRY order opened: `filled` at 100."""
     return open_trade(
         broker="t",
         account_id="A",
-        instrument=Instrument("SPY"),
-        side="buy",
-        filled=D(10),
+        instrument=instrument,
+        side=side,
+        filled=D(filled),
         avg_price=D(100),
         broker_order_id="1",
         at=at,
     )
+
+
+def _long_ten(at: datetime) -> Trade:
+    return _opened(at)
 
 
 def test_an_exit_of_part_of_the_position_leaves_the_trade_open() -> None:
@@ -186,16 +186,7 @@ def test_an_exit_filled_before_its_price_is_known_waits_for_it() -> None:
 def test_entry_filling_further_after_the_trade_closed_opens_it_again() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     later = datetime(2026, 1, 2, tzinfo=UTC)
-    four = open_trade(
-        broker="t",
-        account_id="A",
-        instrument=Instrument("SPY"),
-        side="buy",
-        filled=D(4),
-        avg_price=D(100),
-        broker_order_id="1",
-        at=at,
-    )
+    four = _opened(at, filled=4)
     closed = exits_filled(four, [(D(4), D(110))], "2", at)
     assert closed.status is TradeStatus.CLOSED
     reopened = entry_filled(closed, D(10), D(100), later)
