@@ -252,3 +252,28 @@ async def test_a_credit_spread_trade_is_priced_per_contract(app: App) -> None:
     await app.applier.apply([_report(out, OrderStatus.FILLED, D(1), D(1), D(1), "buy", at_broker)])
     trade = _trade(app)
     assert (trade["status"], trade["realized_pnl"]) == ("CLOSED", 140)  # (2.40 - 1.00) x 100
+
+
+async def test_an_exit_left_unsent_by_a_crash_is_withdrawn_if_its_trade_closed_meanwhile(
+    app: App,
+) -> None:
+    trade_id = await _ten_bought(app)
+    first = await _exit(app, trade_id, 10, 110)
+    await app.applier.apply([_report(first, OrderStatus.CANCELLED, D(0), None, D(10), "sell")])
+    request = NewProposal(
+        kind=ProposalKind.EXIT, broker="paper", account_id="P1", linked_trade_id=trade_id
+    )
+    proposal = create_proposal(app.uow(), request, app.clock)
+    # Recorded, then the process died before sending it.
+    order, _, _ = await app.applier.run(lambda: app.placer._record(proposal.id))
+    # The first exit's late full fill (a cancel racing the fill) closes the trade.
+    await app.applier.apply([_report(first, OrderStatus.FILLED, D(10), D(110), D(10), "sell")])
+    assert _trade(app)["status"] == "CLOSED"
+    assert await app.placer.resume("paper", "P1", grace_s=0) == 0
+    with app.engine.connect() as c:
+        row = c.execute(select(orders).where(orders.c.id == order.id)).one()
+    assert (row.status, row.placement) == ("CANCELLED", "withdrawn")
+    assert "trade 1 is CLOSED" in row.reason
+    at_broker = await app.brokers["paper:P1"].list_orders(app.clock.now())
+    assert order.client_order_id not in {r.client_order_id for r in at_broker}
+    assert {r.client_order_id for r in at_broker} >= {first[1]}  # the listing shows ours

@@ -114,9 +114,30 @@ class Placer:
             else:
                 continue
             proposal = await self.applier.run(partial(self._proposal, order.proposal_id))
+            if proposal.kind is ProposalKind.EXIT:
+                refusal = await self.applier.run(partial(self._exit_refusal, proposal, order))
+                if refusal is not None:  # its trade closed, or other exits took its room
+                    log.warning("order %s withdrawn, not resumed: %s", order.id, refusal)
+                    await self.applier.run(partial(self._withdraw, order, refusal))
+                    continue
             await self._send(order, proposal, mark)
             placed += 1
         return placed
+
+    def _exit_refusal(self, proposal: Proposal, order: Order) -> str | None:
+        """Why an EXIT waiting to be sent must not be sent now (None: it may be)."""
+        with self.uow_factory() as uow:
+            try:
+                _check_exit(uow, proposal, besides=order.id)
+            except InvalidRequest as refusal:
+                return str(refusal)
+        return None
+
+    def _withdraw(self, order: Order, reason: str) -> None:
+        """Withdraw an order nobody sent (or whose send never arrived), saying why."""
+        assert order.placement is not None
+        if self._mark(order.id, Placement.WITHDRAWN, only_from=order.placement):
+            self.applier.apply_now([_withdrawn(order, f"withdrawn before it was sent: {reason}")])
 
     def _proposal(self, proposal_id: int) -> Proposal:
         with self.uow_factory() as uow:
@@ -310,7 +331,7 @@ class Placer:
         return order
 
 
-def _check_exit(uow: UnitOfWork, proposal: Proposal) -> None:
+def _check_exit(uow: UnitOfWork, proposal: Proposal, besides: int | None = None) -> None:
     """An EXIT is placed only while its trade is open, and only for what is left of it once
     the trade's other working EXIT orders are done (two exits of the whole position, both
     filled, would leave the account short)."""
@@ -322,7 +343,7 @@ def _check_exit(uow: UnitOfWork, proposal: Proposal) -> None:
         raise InvalidRequest(
             f"trade {trade_id} is {trade.status.value}; proposal {proposal.id} has nothing to exit"
         )
-    outstanding = uow.orders.exits_outstanding(trade_id)
+    outstanding = uow.orders.exits_outstanding(trade_id, besides)
     room = trade.open_quantity - outstanding
     if proposal.quantity > room:
         raise InvalidRequest(
@@ -343,7 +364,7 @@ def _event(order: Order, kind: EventKind, message: str, source: str) -> OrderEve
     )
 
 
-def _withdrawn(order: Order) -> OrderReport:
+def _withdrawn(order: Order, reason: str = "withdrawn before it reached the broker") -> OrderReport:
     """The report for an order cancelled before any broker saw it (nothing to ask a broker)."""
     return OrderReport(
         broker=order.state.broker,
@@ -351,6 +372,6 @@ def _withdrawn(order: Order) -> OrderReport:
         broker_order_id=None,
         client_order_id=order.client_order_id,
         status=OrderStatus.CANCELLED,
-        reason="withdrawn before it reached the broker",
+        reason=reason,
         source="cancel",
     )

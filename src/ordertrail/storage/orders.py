@@ -201,16 +201,17 @@ class OrderRepository:
             found.append((order_id, trade_id, quantity, read_money(average)))
         return found
 
-    def exits_outstanding(self, trade_id: int) -> Decimal:
-        """How much the working EXIT orders of a trade may still take out (ordered, not yet
-        filled): what a further EXIT of the trade must leave room for."""
-        rows = self._c.execute(
-            select(orders.c.quantity, orders.c.filled_quantity).where(
-                orders.c.trade_id == trade_id,
-                orders.c.side == "EXIT",
-                orders.c.status.in_(("PENDING", "PLACED", "PARTIAL")),
-            )
+    def exits_outstanding(self, trade_id: int, besides: int | None = None) -> Decimal:
+        """How much the working EXIT orders of a trade (but order `besides`) may still take
+        out (ordered, not yet filled): what a further EXIT of the trade must leave room for."""
+        query = select(orders.c.quantity, orders.c.filled_quantity).where(
+            orders.c.trade_id == trade_id,
+            orders.c.side == "EXIT",
+            orders.c.status.in_(("PENDING", "PLACED", "PARTIAL")),
         )
+        if besides is not None:
+            query = query.where(orders.c.id != besides)
+        rows = self._c.execute(query)
         return sum(
             (max((quantity or filled) - filled, Decimal(0)) for quantity, filled in rows),
             Decimal(0),
