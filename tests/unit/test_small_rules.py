@@ -25,6 +25,7 @@ from ordertrail.domain.trade import (
     exits_filled,
     open_trade,
 )
+from ordertrail.web.render import when
 
 SPY = Instrument("SPY")
 
@@ -213,3 +214,10 @@ def test_an_order_on_another_contract_id_never_matches_the_alerts_contract() -> 
     same = Instrument("TSLA", SecType.OPTION, contract_id="622542959", multiplier=D(100))
     assert match_alerts(other, [alert]).matched == ()
     assert match_alerts(same, [alert]).matched == (alert,)
+
+
+def test_pages_show_times_in_utc_and_claim_no_zone_for_a_time_without_one() -> None:
+    assert when("2026-01-05T10:00:03-05:00") == "2026-01-05 15:00:03Z"  # an alerter's local
+    assert when("2026-01-05T15:00:03+00:00") == "2026-01-05 15:00:03Z"
+    assert when("2026-01-05T10:00:03") == "2026-01-05 10:00:03"  # zone unknown: as written
+    assert when(None) == "–" and when("soon") == "soon"

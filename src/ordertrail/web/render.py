@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from typing import Any
@@ -12,14 +12,17 @@ from fastapi.templating import Jinja2Templates
 
 
 def when(value: Any) -> str:
-    """Show an ISO time as `2026-01-05 15:00:03Z` (UTC)."""
+    """Show an ISO time as `2026-01-05 15:00:03Z` (in UTC); a time without an offset (an
+    alerter's own, zone unknown) as written, without claiming a zone."""
     if not value:
         return "–"
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z"
 
 
 def amount(value: str | None) -> str:

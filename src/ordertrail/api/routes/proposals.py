@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from ordertrail.api.bodies import ProposalCreate
 from ordertrail.api.deps import AppDep, ConnectionDep, HubDep, IdPath
-from ordertrail.api.events import EventHub
+from ordertrail.api.events import Changed, EventHub
 from ordertrail.api.schemas import ProposalAndOrderPublic
 from ordertrail.bootstrap import App
 from ordertrail.domain.proposal import ProposalKind
@@ -46,7 +46,9 @@ async def submit(proposal_id: IdPath, app: AppDep, hub: HubDep) -> dict[str, Any
 @router.post("/{proposal_id}/cancel", response_model=ProposalAndOrderPublic)
 async def cancel(proposal_id: IdPath, app: AppDep, hub: HubDep) -> dict[str, Any]:
     """Withdraw an unsent proposal, or ask the broker to cancel its order (its report decides)."""
-    await app.placer.cancel(proposal_id)
+    order = await app.placer.cancel(proposal_id)
+    if order is not None:  # its CANCEL_REQUESTED event, on an open order page too
+        hub.notify(Changed(order_ids=frozenset({order.id})))
     return await _announce(app, hub, proposal_id)
 
 

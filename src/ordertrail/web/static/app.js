@@ -3,6 +3,9 @@
   "use strict";
   var pending = {};
   var timer = null;
+  var asked = 0;  // refreshes sent so far; each region shows the answer of the latest one
+  var shown = {};  // region id -> the refresh whose answer it shows
+  var retry = 1000;  // wait before trying a failed refresh again (doubling, at most 15 s)
   var live = document.getElementById("live");
 
   function regions() {
@@ -35,11 +38,15 @@
   }
 
   function refresh(ids) {
+    var mine = ++asked;
     return fetch(window.location.href, { headers: { "X-Requested-With": "live" } })
       .then(function (answer) { return answer.ok ? answer.text() : Promise.reject(answer.status); })
       .then(function (html) {
+        retry = 1000;
         var next = new DOMParser().parseFromString(html, "text/html");
         ids.forEach(function (id) {
+          if ((shown[id] || 0) > mine) { return; }  // a later refresh's answer came first
+          shown[id] = mine;
           var old = document.getElementById(id);
           var fresh = next.getElementById(id);
           if (!old || !fresh) { return; }
@@ -59,7 +66,20 @@
         });
         document.body.setAttribute("data-refreshed", String(Date.now()));
       })
-      .catch(function () { /* the next event or timer tries again */ });
+      .catch(function () {
+        // Try again (a page must not stay behind a change it was told of), waiting longer
+        // each time while the server does not answer.
+        ids.forEach(function (id) { pending[id] = true; });
+        setTimeout(flush, retry);
+        retry = Math.min(retry * 2, 15000);
+      });
+  }
+
+  function flush() {
+    var ids = Object.keys(pending);
+    pending = {};
+    timer = null;
+    if (ids.length) { refresh(ids); }
   }
 
   function schedule(kind, data) {
@@ -71,12 +91,7 @@
       pending[region.id] = true;
     });
     if (timer || !Object.keys(pending).length) { return; }
-    timer = setTimeout(function () {
-      var ids = Object.keys(pending);
-      pending = {};
-      timer = null;
-      refresh(ids);
-    }, 150);
+    timer = setTimeout(flush, 150);
   }
 
   function connect() {
