@@ -108,14 +108,17 @@ class App:
             self.unusable[spec.key] = reason
             log.error("stored account %s cannot be used and is left out: %s", spec.key, reason)
 
-    def record_owner(self, key: str, owner: str) -> None:
-        """Note which worker watches an account (the lease itself lives in the database)."""
+    def record_owner(self, key: str, owner: str) -> str | None:
+        """Note which worker watches an account (the lease itself lives in the database);
+        return the one noted before."""
         broker = self.brokers[key]
         now = self.clock.now()
         with self.engine.begin() as connection:
-            SyncStateRepository(connection).record(
-                broker.name, broker.account_id, now, owner=owner, owner_since=now
-            )
+            repository = SyncStateRepository(connection)
+            before = repository.get(broker.name, broker.account_id)
+            repository.record(broker.name, broker.account_id, now, owner=owner, owner_since=now)
+        previous = before.get("owner") if before else None
+        return str(previous) if previous else None
 
     def claim_leases(self) -> Leases:
         """Take this process's lease holder now (on SQLite: refuse a second worker at once)."""

@@ -134,11 +134,14 @@ class Consequences:
 
     def _get(self, trade_id: int) -> Trade | None:
         """The trade as this batch left it; the batch's trades are read on the first call."""
+        # Locked as read: another process's batch changing the same trade (another EXIT
+        # order of it, say) waits for this one and then reads what it wrote.
         if self._trades is None:
-            self._trades = self.uow.trades.load_many(self._trade_ids - self._written.keys())
+            unread = self._trade_ids - self._written.keys()
+            self._trades = self.uow.trades.load_many(unread, lock=True)
             self._trades.update(self._written)
         if trade_id not in self._trades and trade_id not in self._trade_ids:
-            self._trades.update(self.uow.trades.load_many([trade_id]))
+            self._trades.update(self.uow.trades.load_many([trade_id], lock=True))
             self._trade_ids.add(trade_id)
         return self._trades.get(trade_id)
 

@@ -303,10 +303,11 @@ class Placer:
                 raise InvalidRequest(
                     f"order {order.id} is already {order.state.status.value}; nothing to cancel"
                 )
+            sent = order.placement not in (None, Placement.RECORDED)
             if (
                 order.state.broker_order_id is None
-                and order.placement in UNANSWERED
-                and not self._shown_absent(uow, order)
+                and sent
+                and not (order.placement in UNANSWERED and self._shown_absent(uow, order))
             ):
                 raise InvalidRequest(
                     f"order {order.id} was sent and the broker has not answered yet; cancel "
@@ -314,7 +315,14 @@ class Placer:
                     f"{self.doubt_s:.0f} s after the send has not: it is then withdrawn)"
                 )
             if order.state.broker_order_id is None:
-                uow.orders.set_placement(order.id, Placement.WITHDRAWN, now)
+                # Only as read: a placer (in this process or another) may have begun
+                # sending it since; then the broker may hold it, and it is not withdrawn.
+                if not uow.orders.set_placement(
+                    order.id, Placement.WITHDRAWN, now, only_from=order.placement
+                ):
+                    raise InvalidRequest(
+                        f"order {order.id} is being sent right now; cancel once a sync has found it"
+                    )
             else:
                 asked = _event(
                     order,
@@ -336,7 +344,8 @@ def _check_exit(uow: UnitOfWork, proposal: Proposal, besides: int | None = None)
     the trade's other working EXIT orders are done (two exits of the whole position, both
     filled, would leave the account short)."""
     trade_id = proposal.linked_trade_id
-    trade = uow.trades.get(trade_id) if trade_id is not None else None
+    # Locked: another process's EXIT of the same trade waits, then counts this one.
+    trade = uow.trades.get_for_update(trade_id) if trade_id is not None else None
     if trade is None or trade_id is None:
         raise InvalidRequest(f"proposal {proposal.id} exits no trade that exists")
     if trade.status is not TradeStatus.OPEN:

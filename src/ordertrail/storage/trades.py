@@ -132,17 +132,25 @@ class TradeRepository:
         values = _values(trade) | {"updated_at": at}
         self._c.execute(update(trades).where(trades.c.id == trade.id).values(**values))
 
-    def load_many(self, trade_ids: Iterable[int]) -> dict[int, Trade]:
-        """Load trades by id in one query."""
+    def get_for_update(self, trade_id: int) -> Trade | None:
+        """A trade, locked until the transaction ends (on PostgreSQL; a SQLite writer holds
+        the whole database already)."""
+        return self.load_many([trade_id], lock=True).get(trade_id)
+
+    def load_many(self, trade_ids: Iterable[int], lock: bool = False) -> dict[int, Trade]:
+        """Load trades by id in one query; `lock`: keep them locked until the transaction
+        ends (on PostgreSQL, in id order, so two writers locking several never deadlock on
+        the same ones), as a writer that will rewrite them from what it read must."""
         ids = sorted(set(trade_ids))
         if not ids:
             return {}
         codec = Codec(self._c.dialect.name)
         names = ("id", *_COLUMNS)
+        condition = f"id {codec.in_list('bigint')}"
+        if lock and codec.postgresql:
+            condition += " ORDER BY id FOR UPDATE"
         rows = driver.rows(
-            self._c,
-            codec.select(trades, names, f"id {codec.in_list('bigint')}"),
-            (codec.list_param(ids),),
+            self._c, codec.select(trades, names, condition), (codec.list_param(ids),)
         )
         return {row[0]: trade_from_raw(dict(zip(names, row, strict=True))) for row in rows}
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ordertrail.watchers.leases import Leases
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PAUSE_S = 30.0  # the longest wait between two attempts after failures
+TAKEOVER_WAITS = 1.5  # intervals a worker waits before watching an account another had
+
+
+_FLEETS = itertools.count(1)
 
 
 def worker_name() -> str:
@@ -37,7 +42,8 @@ class Fleet:
         self.app = app
         self.leases = leases
         self.interval = interval
-        self.name = worker_name()
+        number = next(_FLEETS)  # a second fleet in one process (tests) is another owner
+        self.name = worker_name() if number == 1 else f"{worker_name()}#{number}"
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordertrail-lease")
 
@@ -92,11 +98,25 @@ class Fleet:
             if key not in self.tasks and await self._lease(partial(self.leases.try_acquire, key)):
                 log.info("%s watches %s", self.name, key)
                 try:
-                    await self.app.applier.run(partial(self.app.record_owner, key, self.name))
+                    before = await self.app.applier.run(
+                        partial(self.app.record_owner, key, self.name)
+                    )
                 except Exception:
                     await self._lease(partial(self.leases.release, key))  # claim it afresh
                     raise
-                self.tasks[key] = asyncio.create_task(watcher.run(), name=f"watch {key}")
+                # Taken over from another worker: let it notice first that its lease is gone
+                # (it looks every interval and then stops its watchers), so that the two
+                # never watch the account at once.
+                wait = TAKEOVER_WAITS * self.interval if before not in (None, self.name) else 0
+                self.tasks[key] = asyncio.create_task(
+                    self._watch(watcher.run, wait), name=f"watch {key}"
+                )
+
+    @staticmethod
+    async def _watch(run: Callable[[], Coroutine[Any, Any, None]], wait: float) -> None:
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await run()
 
     async def _release(self, key: str) -> None:
         task = self.tasks.pop(key)
