@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ordertrail.api.app import create_app
 from ordertrail.bootstrap import App, bootstrap
 from ordertrail.brokers.paper import Behaviour, PaperBroker, PaperConfig
 from ordertrail.clock import FakeClock
@@ -23,6 +24,7 @@ from ordertrail.errors import InvalidRequest
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
 from ordertrail.storage.tables import orders, trades
+from tests.api.support import TestClient
 
 SPY = Instrument("SPY")
 Placed = tuple[int, str, str]  # proposal id, client order id, broker order id
@@ -277,3 +279,16 @@ async def test_an_exit_left_unsent_by_a_crash_is_withdrawn_if_its_trade_closed_m
     at_broker = await app.brokers["paper:P1"].list_orders(app.clock.now())
     assert order.client_order_id not in {r.client_order_id for r in at_broker}
     assert {r.client_order_id for r in at_broker} >= {first[1]}  # the listing shows ours
+
+
+async def test_the_trades_page_says_which_trades_its_p_and_l_total_leaves_out(app: App) -> None:
+    trade_id = await _ten_bought(app)
+    out = await _place(app, ProposalKind.EXIT, linked_trade_id=trade_id)
+    sold = _report(out, OrderStatus.FILLED, D(10), D(110), D(10), "sell")
+    await app.applier.apply([replace(sold, derives_fills=False, avg_fill_price=None)])
+    with TestClient(create_app(app, run_watchers=False)) as client:
+        unpriced = client.get("/trades").text
+        await app.applier.apply([replace(sold, derives_fills=False)])
+        priced = client.get("/trades").text
+    assert "not counting 1 with a price not known yet" in unpriced
+    assert "not counting" not in priced and "realised P&amp;L on this page" in priced

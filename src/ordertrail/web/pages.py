@@ -118,6 +118,11 @@ def trades(
     """Trades: open and closed, with entry and exit prices and realised P&L."""
     found = list_trades(connection, status, before=before, limit=PAGE)
     total = sum((Decimal(t["realized_pnl"]) for t in found.rows if t["realized_pnl"]), Decimal(0))
+    # Trades with something exited but no P&L yet (a price not known) are not in the total:
+    # say so, or the total would pass for theirs too.
+    unknown = sum(
+        1 for t in found.rows if t["realized_pnl"] is None and Decimal(t["exit_quantity"] or 0)
+    )
     return page(
         request,
         "trades.html",
@@ -125,6 +130,7 @@ def trades(
         next_before=found.next_before,
         status=status or "",
         pnl_total=format(total, "f"),
+        pnl_unknown=unknown,
     )
 
 
