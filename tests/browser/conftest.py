@@ -62,6 +62,21 @@ class Site:
         row = self.post(f"/api/proposals/{self.proposals[name]}/submit")
         self.orders[name] = row["order"]
 
+    def fill(self, name: str, quantity: int, price: str) -> None:
+        """Report the order named `name` FILLED at the paper broker (the test endpoint)."""
+        order_id = self.orders[name]["brokerOrderId"]
+        self.post(
+            "/internal/order-tracking/test",
+            {
+                "broker": "paper",
+                "accountId": "P1",
+                "orderId": order_id,
+                "status": "FILLED",
+                "filledQuantity": quantity,
+                "avgFillPrice": price,
+            },
+        )
+
     def step(self) -> None:
         self.world.paper.advance()
         self.post("/internal/order-tracking/reconcile")

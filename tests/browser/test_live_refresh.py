@@ -52,15 +52,7 @@ def test_an_older_refresh_never_overwrites_a_newer_one(page: Any, site: Site) ->
     assert held, "the page never refreshed on connecting"
     item = page.locator(f'tbody[data-key="p{site.proposals["orcl"]}"]')
     expect(item.locator(".order-status")).to_have_text("PLACED")
-    fill = {
-        "broker": "paper",
-        "accountId": "P1",
-        "orderId": site.orders["orcl"]["brokerOrderId"],
-        "status": "FILLED",
-        "filledQuantity": 2,
-        "avgFillPrice": "10",
-    }
-    site.post("/internal/order-tracking/test", fill)
+    site.fill("orcl", 2, "10")
     expect(item.locator(".order-status")).to_have_text("FILLED")  # the newer refresh landed
     route, stale = held[0]
     route.fulfill(response=stale)  # now the older answer arrives
@@ -84,15 +76,7 @@ def test_a_failed_refresh_is_tried_again(page: Any, site: Site) -> None:
 
     page.route(site.url + "/", once)
     item = page.locator(f'tbody[data-key="p{site.proposals["amzn"]}"]')
-    fill = {
-        "broker": "paper",
-        "accountId": "P1",
-        "status": "FILLED",
-        "filledQuantity": 3,
-        "orderId": site.orders["amzn"]["brokerOrderId"],
-        "avgFillPrice": "5",
-    }
-    site.post("/internal/order-tracking/test", fill)
+    site.fill("amzn", 3, "5")
     for _ in range(30):  # the fill's event arrived and its refresh failed once
         if failed:
             break

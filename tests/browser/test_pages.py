@@ -65,15 +65,7 @@ def test_a_fill_through_the_test_endpoint_appears_on_the_open_page_without_a_rel
     item = page.locator(f'tbody[data-key="p{site.proposals["tsla"]}"]')
     item.locator("tr.summary").click()
     expect(item.locator(".order-status")).to_have_text("PLACED")
-    fill = {
-        "broker": "paper",
-        "accountId": "P1",
-        "orderId": site.orders["tsla"]["brokerOrderId"],
-        "status": "FILLED",
-        "filledQuantity": 6,
-        "avgFillPrice": "2.45",
-    }
-    site.post("/internal/order-tracking/test", fill)
+    site.fill("tsla", 6, "2.45")
     expect(item.locator(".order-status")).to_have_text("FILLED")
     expect(item.locator(".fill-price")).to_have_text("2.45")
     expect(item.locator(".lifecycle")).to_have_text("Entry filled – trade OPEN")

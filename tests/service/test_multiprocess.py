@@ -66,6 +66,30 @@ def _fill(order: Any, quantity: int, price: int, side: str) -> OrderReport:
     )
 
 
+def _entry(app: App, quantity: int, price: int) -> int:
+    """An ENTRY proposal of `quantity` SPY at a limit of `price`."""
+    return _proposal(
+        app,
+        ProposalKind.ENTRY,
+        instrument=SPY,
+        quantity=D(quantity),
+        order_type="limit",
+        limit_price=D(price),
+    )
+
+
+def _exit(app: App, trade_id: int, quantity: int, price: int) -> int:
+    """An EXIT proposal of `quantity` of the trade at a limit of `price`."""
+    return _proposal(
+        app,
+        ProposalKind.EXIT,
+        linked_trade_id=trade_id,
+        quantity=D(quantity),
+        order_type="limit",
+        limit_price=D(price),
+    )
+
+
 async def _open_trade(app: App, quantity: int) -> int:
     """An ENTRY placed and filled: an OPEN trade of `quantity` SPY bought at 100."""
     pid = _proposal(
@@ -93,14 +117,7 @@ async def test_a_cancel_in_one_process_never_withdraws_an_order_another_is_placi
     a, b, paper = two
     broken: list[str] = []
     for _ in range(200):
-        pid = _proposal(
-            a,
-            ProposalKind.ENTRY,
-            instrument=SPY,
-            quantity=D(1),
-            order_type="limit",
-            limit_price=D(1),
-        )
+        pid = _entry(a, 1, 1)
 
         async def cancel_soon(pid: int = pid) -> Any:
             await asyncio.sleep(random.uniform(0, 0.004))
@@ -135,17 +152,7 @@ async def test_two_processes_never_place_two_full_exits_of_one_trade(
     broken: list[str] = []
     for _ in range(20):
         trade_id = await _open_trade(a, 10)
-        first, second = (
-            _proposal(
-                a,
-                ProposalKind.EXIT,
-                linked_trade_id=trade_id,
-                quantity=D(10),
-                order_type="limit",
-                limit_price=D(110),
-            )
-            for _ in range(2)
-        )
+        first, second = (_exit(a, trade_id, 10, 110) for _ in range(2))
         await asyncio.gather(
             a.placer.submit(first), b.placer.submit(second), return_exceptions=True
         )
@@ -174,17 +181,7 @@ async def test_two_processes_filling_two_exits_of_one_trade_close_it(
     broken: list[str] = []
     for _ in range(20):
         trade_id = await _open_trade(a, 10)
-        exits = []
-        for price in (110, 120):
-            pid = _proposal(
-                a,
-                ProposalKind.EXIT,
-                linked_trade_id=trade_id,
-                quantity=D(5),
-                order_type="limit",
-                limit_price=D(price),
-            )
-            exits.append(await a.placer.submit(pid))
+        exits = [await a.placer.submit(_exit(a, trade_id, 5, price)) for price in (110, 120)]
         await asyncio.gather(
             a.applier.apply([_fill(exits[0], 5, 110, "sell")]),
             b.applier.apply([_fill(exits[1], 5, 120, "sell")]),
@@ -210,7 +207,7 @@ async def test_two_processes_filling_two_exits_of_one_trade_close_it(
     assert not broken, f"{len(broken)} of 20 races: " + "; ".join(broken[:3])
 
 
-# --- what was checked and held -------------------------------------------------------------
+# --- races that held before as well ------------------------------------------------------
 
 
 async def test_two_processes_submitting_one_proposal_place_it_once(
@@ -218,14 +215,7 @@ async def test_two_processes_submitting_one_proposal_place_it_once(
 ) -> None:
     a, b, paper = two
     for _ in range(100):
-        pid = _proposal(
-            a,
-            ProposalKind.ENTRY,
-            instrument=SPY,
-            quantity=D(1),
-            order_type="limit",
-            limit_price=D(1),
-        )
+        pid = _entry(a, 1, 1)
         await asyncio.gather(a.placer.submit(pid), b.placer.submit(pid), return_exceptions=True)
     listed = await paper.list_orders(a.clock.now())
     assert len(listed) == 100
@@ -241,14 +231,7 @@ async def test_two_processes_filling_one_entry_open_one_trade(
     a, b, _ = two
     conflicts = 0
     for _ in range(30):
-        pid = _proposal(
-            a,
-            ProposalKind.ENTRY,
-            instrument=SPY,
-            quantity=D(10),
-            order_type="limit",
-            limit_price=D(100),
-        )
+        pid = _entry(a, 10, 100)
         entry = await a.placer.submit(pid)
         partial = OrderReport(
             broker="paper",
