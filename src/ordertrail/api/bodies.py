@@ -12,8 +12,8 @@ from ordertrail.domain.instrument import Instrument, SecType, option_instrument,
 from ordertrail.domain.proposal import ProposalKind, ProposalLeg
 from ordertrail.errors import InvalidRequest
 from ordertrail.services.test_message import ShortMessage
+from ordertrail.storage.tables import MAX_ID
 
-MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 

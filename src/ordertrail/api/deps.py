@@ -12,8 +12,7 @@ from ordertrail.api.events import EventHub
 from ordertrail.api.metrics import Metrics
 from ordertrail.bootstrap import App
 from ordertrail.errors import NotFound
-
-MAX_ID = 2**63 - 1
+from ordertrail.storage.tables import MAX_ID
 
 
 def get_app(request: Request) -> App:

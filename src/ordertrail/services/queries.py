@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from ordertrail.errors import NotFound
-from ordertrail.storage.tables import fills, order_events, orders
+from ordertrail.storage.tables import MAX_ID, fills, order_events, orders
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -74,9 +74,6 @@ def list_orders(connection: Connection, limit: int = 500) -> list[dict[str, Any]
     """Newest orders first."""
     query = select(orders).order_by(orders.c.id.desc()).limit(limit)
     return [order_json(row) for row in connection.execute(query)]
-
-
-MAX_ID = 2**63 - 1  # the largest id either database holds
 
 
 def find_order(connection: Connection, ref: str) -> dict[str, Any]:

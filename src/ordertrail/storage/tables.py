@@ -28,6 +28,7 @@ metadata = MetaData(
 )
 
 Id = BigInteger().with_variant(Integer, "sqlite")
+MAX_ID = 2**63 - 1  # the largest id either database holds
 
 trades = Table(
     "trades",
