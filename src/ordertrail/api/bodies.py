@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 from ordertrail.domain.instrument import Instrument, SecType, option_instrument, parse_occ
 from ordertrail.domain.proposal import ProposalKind, ProposalLeg
 from ordertrail.errors import InvalidRequest
+from ordertrail.services.alerts_io import MAX_STRIKE, read_strike
 from ordertrail.services.test_message import ShortMessage
 from ordertrail.storage.tables import MAX_ID
 
@@ -229,13 +230,11 @@ TestMessageIn = BrokerMessageIn | ShortMessageIn
 
 
 def _strike(value: str) -> str:
-    if value.strip():
-        try:
-            number = Decimal(value)
-        except ArithmeticError as error:
-            raise ValueError(f"strike {value!r} is not a number") from error
-        if not number.is_finite() or not 0 <= number < 10**7:
-            raise ValueError(f"strike {value!r} is out of range")
+    """The import's own rule for a strike (`alerts_io.read_strike`), as a field error."""
+    try:
+        read_strike("alert", value.strip())
+    except InvalidRequest as error:
+        raise ValueError(str(error).removeprefix("alert: ")) from error
     return value
 
 
@@ -251,7 +250,9 @@ class AlertDetailsIn(BaseModel):
 
     ticker: Symbol | None = None
     strike: (
-        Annotated[str, AfterValidator(_strike)] | Annotated[float, Field(ge=0, lt=10**7)] | None
+        Annotated[str, AfterValidator(_strike)]
+        | Annotated[float, Field(ge=0, lt=MAX_STRIKE)]
+        | None
     ) = None
     side: Annotated[str, Field(max_length=8)] | None = None
     expiry: Annotated[str, Field(max_length=10)] | None = None

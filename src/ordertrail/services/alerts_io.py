@@ -60,7 +60,7 @@ def parse_alert(source: str, key: str, entry: Any) -> Alert:
     details = entry.get("alert_details") or {}
     if not isinstance(details, Mapping):
         raise InvalidRequest(f"{where}: alert_details must be an object")
-    strike_value = _strike(where, details.get("strike"))
+    strike_value = read_strike(where, details.get("strike"))
     right = _text(where, "side", details.get("right") or details.get("side"))
     right = right.upper()[:1] if right and right.upper()[:1] in ("C", "P") else None
     expiry_text = _text(where, "expiry", details.get("expiry") or details.get("expiration"))
@@ -93,7 +93,7 @@ def parse_alert(source: str, key: str, entry: Any) -> Alert:
     )
 
 
-def _strike(where: str, strike: Any) -> Decimal | None:
+def read_strike(where: str, strike: Any) -> Decimal | None:
     """A strike given as a number or a numeric text (empty: none), finite and in range."""
     if strike is None or strike == "":
         return None
