@@ -6,7 +6,8 @@ Each figure script runs as its own process (`python -m bench.<script>`), so one'
 threads never weigh on another's. Lines starting with `bench:` are the figures; indented `#`
 lines say what was measured. The machine is described first, a summary comes last; the exit
 status is 1 when a figure misses its target. The PostgreSQL databases the scripts made are
-dropped at the end (one script run alone leaves its database for a look).
+dropped after each script, and the machine is let settle before the next (see `settle`); one
+script run alone leaves its database for a look.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.perf_support.databases import drop_bench_databases  # noqa: E402
+from bench.perf_support.databases import checkpoint, drop_bench_databases  # noqa: E402
 from bench.perf_support.figures import machine  # noqa: E402
 
 SCRIPTS = (
@@ -31,6 +32,7 @@ SCRIPTS = (
     "api_board",
     "explain_queries",
 )
+SETTLE_S = 30.0  # the longest wait for the load average to fall between scripts
 # Further runs of a script with other arguments (none at present).
 EXTRA: dict[str, list[list[str]]] = {}
 
@@ -58,6 +60,35 @@ def run(script: str, quick: bool, extra: list[str]) -> list[str]:
     return figures
 
 
+def settle() -> list[str]:
+    """Leave the next script a quiet machine: drop the PostgreSQL databases the last one made
+    (a million orders, say, that autovacuum would otherwise go on reading), checkpoint the
+    server, write the page cache's dirty pages out and wait for the load to fall. A latency
+    figure then measures its own script, not the write-back of the one before it."""
+    dropped = drop_bench_databases()
+    checkpoint()
+    os.sync()
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline and _busy_over_a_second() > 0.1:
+        pass
+    return dropped
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (Linux)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _busy_over_a_second() -> float:
+    """The share of the machine's CPU time that was busy over the next second."""
+    busy, total = _cpu_times()
+    time.sleep(1)
+    busy_after, total_after = _cpu_times()
+    return (busy_after - busy) / max(total_after - total, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
@@ -73,14 +104,17 @@ def main() -> None:
     )
     started = time.monotonic()
     figures: list[str] = []
+    dropped: list[str] = []
     for script in chosen:
         figures += run(script, args.quick, [])
         if not args.quick:
             for extra in EXTRA.get(script, []):
                 figures += run(script, args.quick, extra)
-    dropped = drop_bench_databases()
+        dropped += settle() if not args.quick else []
+    dropped += drop_bench_databases()
     if dropped:
-        print(f"  # dropped the benchmark's PostgreSQL databases: {', '.join(dropped)}")
+        names = ", ".join(sorted(set(dropped)))
+        print(f"  # dropped the benchmark's PostgreSQL databases: {names}")
     missed = [line for line in figures if line.endswith("ok=false")]
     print(f"  # {len(figures)} figures in {time.monotonic() - started:.0f} s; {len(missed)} missed")
     for line in missed:

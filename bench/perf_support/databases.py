@@ -88,6 +88,18 @@ def drop_bench_databases() -> list[str]:
     return names
 
 
+def checkpoint() -> None:
+    """Have the PostgreSQL server write its dirty buffers out now (nothing without a server)."""
+    if not postgres_available():
+        return
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql("CHECKPOINT")
+    finally:
+        admin.dispose()
+
+
 def vacuum_analyze(engine: Engine) -> None:
     """Refresh planner statistics after a bulk load (what autovacuum would do in production)."""
     if engine.dialect.name == "postgresql":
