@@ -354,6 +354,75 @@ async def test_cancelling_a_resend_whose_answer_was_lost_waits_for_the_broker_to
     assert fake.order(int(str(row["broker_order_id"]))).status == "canceled"
 
 
+async def _unanswered(app: App, fake: FakeTradier) -> int:
+    """Submit an ENTRY whose send times out with nothing placed; return its proposal id."""
+    fake.inject(Fault.GATEWAY_TIMEOUT, times=1, method="POST", path="/orders")
+    proposal_id = _entry(app)
+    await app.placer.submit(proposal_id)
+    (row,) = _rows(app)
+    assert (row["placement"], row["status"], row["broker_order_id"]) == (
+        "sending",
+        "PENDING",
+        None,
+    )
+    return proposal_id
+
+
+async def test_a_new_watchers_first_sync_never_makes_an_unanswered_order_withdrawable(
+    database_url: str,
+) -> None:
+    # A watcher of a new process syncs for the first time a minute after a send whose answer
+    # never came. Its list may be a broker's warm-up answer, so a cancel must not withdraw
+    # the order yet (the broker may hold it); a sync a doubt period into its run may.
+    clock = FakeClock()
+    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
+        broker = TradierBroker(_config(fake), clock=clock)
+        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
+        try:
+            proposal_id = await _unanswered(app, fake)
+            clock.advance(61)
+            await _reconcile(app)  # the watcher's run begins
+            with pytest.raises(InvalidRequest, match="has not answered"):
+                await app.placer.cancel(proposal_id)
+            clock.advance(60)
+            await _reconcile(app)  # the same run, a doubt period on
+            await app.placer.cancel(proposal_id)
+            (row,) = _rows(app)
+            assert (row["placement"], row["status"]) == ("withdrawn", "CANCELLED")
+            assert len(fake.requests_to("POST", "/orders")) == 1
+        finally:
+            await app.aclose()
+
+
+async def test_a_failed_sync_begins_a_new_run_before_an_unanswered_order_counts_as_absent(
+    database_url: str,
+) -> None:
+    # After a sync fails (perhaps a new broker session, whose first lists may be warm-up
+    # answers), the watcher's next sync begins a new run: neither cancel nor resume trusts
+    # its list until a doubt period into that run.
+    clock = FakeClock()
+    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
+        broker = TradierBroker(_config(fake), clock=clock)
+        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
+        try:
+            proposal_id = await _unanswered(app, fake)
+            await _reconcile(app)
+            clock.advance(50)
+            fake.inject(Fault.SERVER_ERROR, times=4, method="GET", path="/orders")  # and retries
+            assert await app.watchers[KEY].reconcile() is None
+            clock.advance(20)  # 70 s after the send and after the first run began
+            await _reconcile(app)
+            with pytest.raises(InvalidRequest, match="has not answered"):
+                await app.placer.cancel(proposal_id)
+            assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 0
+            clock.advance(60)
+            await _reconcile(app)
+            assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 1
+            assert len(fake.requests_to("POST", "/orders")) == 2
+        finally:
+            await app.aclose()
+
+
 async def test_only_the_first_sync_after_midnight_new_york_time_backfills(
     database_url: str,
 ) -> None:

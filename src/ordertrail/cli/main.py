@@ -178,10 +178,9 @@ def sync(once: Annotated[bool, typer.Option("--once", help="Poll once and exit."
         for key, broker in app.brokers.items():
             try:
                 result = await sync_account(broker, app.applier, app.uow, app.clock)
-                # One list proves no lost placement absent: only those never sent are placed.
-                await app.placer.resume(
-                    broker.name, broker.account_id, listed_since=result.timestamp
-                )
+                # A run of one sync proves no lost placement absent (`shown_absent`): only
+                # those never sent are placed.
+                await app.placer.resume(broker.name, broker.account_id)
             except OrdertrailError as error:
                 err.print(f"[red]{key}[/red]: {error}")
                 failures += 1

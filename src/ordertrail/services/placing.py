@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from ordertrail.clock import Clock
+from ordertrail.domain.absence import shown_absent
 from ordertrail.domain.events import EventKind, OrderEvent, normalise
 from ordertrail.domain.ids import make_client_order_id
 from ordertrail.domain.order import Order, OrderState, Placement
@@ -73,26 +75,25 @@ class Placer:
         account_id: str,
         grace_s: float = 10.0,
         doubt_s: float | None = None,
-        listed_since: datetime | None = None,
     ) -> int:
         """Place orders a dead process recorded but never sent; call it right after a sync.
 
-        An order marked `sending` whose client order id the broker still does not show
-        `doubt_s` (by default the placer's) after it was marked never arrived (the process
-        died before the request left): it is sent once more, and never a third time. With
-        `listed_since`, when the caller's syncs began to list the account, the `doubt_s`
-        count from then at the earliest: a new process's first list may be a broker's
-        warm-up answer, empty or partial (IBKR), and proves nothing absent by itself.
+        An order marked `sending` that the last sync shows absent (`shown_absent`: listed
+        `doubt_s`, by default the placer's, after the send and after its lister's run of syncs
+        began) never arrived (the process died before the request left): it is sent once more,
+        and never a third time.
         """
-        doubt_s = self.doubt_s if doubt_s is None else doubt_s
+        doubt = timedelta(seconds=self.doubt_s if doubt_s is None else doubt_s)
 
-        def stuck() -> list[Order]:
+        def stuck() -> tuple[list[Order], dict[str, Any]]:
             with self.uow_factory() as uow:
-                return uow.orders.awaiting_placement(broker, account_id)
+                synced = uow.sync_state.get(broker, account_id) or {}
+                return uow.orders.awaiting_placement(broker, account_id), synced
 
         now = self.clock.now()
         placed = 0
-        for order in await self.applier.run(stuck):
+        waiting, synced = await self.applier.run(stuck)
+        for order in waiting:
             if order.proposal_id is None or order.created_at is None or order.updated_at is None:
                 continue
             if order.placement is Placement.RECORDED:
@@ -101,8 +102,7 @@ class Placer:
                 log.info("resuming placement of order %s (recorded, never sent)", order.id)
                 mark = Placement.SENDING
             elif order.placement is Placement.SENDING:
-                absent_from = max(order.updated_at, listed_since or order.updated_at)
-                if absent_from > now - timedelta(seconds=doubt_s):
+                if not _absent(order, synced, doubt):
                     continue
                 log.warning(
                     "order %s was being sent when its process died and the broker does not show "
@@ -272,13 +272,10 @@ class Placer:
         return marked
 
     def _shown_absent(self, uow: UnitOfWork, order: Order) -> bool:
-        """Tell whether a sync committed `doubt_s` or more after the order's last send (a
-        sync that listed it would have given it its broker order id): the grounds on which
-        `resume` sends such an order once more, and on which it may be withdrawn."""
-        state = uow.sync_state.get(order.state.broker, order.state.account_id)
-        polled = state.get("last_polled_at") if state else None
-        sent = order.updated_at
-        return polled is not None and sent is not None and polled >= sent + self._doubt
+        """Tell whether the last sync shows an unanswered order absent from the broker (the
+        rule `resume` sends such an order once more by): then it may be withdrawn."""
+        synced = uow.sync_state.get(order.state.broker, order.state.account_id) or {}
+        return _absent(order, synced, self._doubt)
 
     def _get(self, order_id: int) -> Order:
         with self.uow_factory() as uow:
@@ -383,4 +380,12 @@ def _withdrawn(order: Order, reason: str = "withdrawn before it reached the brok
         status=OrderStatus.CANCELLED,
         reason=reason,
         source="cancel",
+    )
+
+
+def _absent(order: Order, synced: dict[str, Any], doubt: timedelta) -> bool:
+    """`shown_absent` for an order last marked sent at its `updated_at`, by the account's
+    sync state row (`synced`, empty before its first sync)."""
+    return shown_absent(
+        order.updated_at, synced.get("last_polled_at"), synced.get("listing_since"), doubt
     )

@@ -105,6 +105,7 @@ async def sync_account(
     clock: Clock,
     lookback: timedelta = timedelta(days=2),
     memo: ListMemo | None = None,
+    listing_since: datetime | None = None,
 ) -> SyncResult:
     """Poll one account and apply what it shows; an order absent from the list is looked up,
     never assumed cancelled. With a `memo`, listed reports the last committed sync already
@@ -112,7 +113,12 @@ async def sync_account(
 
     The list reaches back to the last sync that committed (see `list_since`), so a broker
     whose older orders cost a heavier call (Tradier's `filter=all`) makes it only after a
-    gap: the first sync ever, one after downtime, the first after midnight."""
+    gap: the first sync ever, one after downtime, the first after midnight.
+
+    `listing_since` is when the caller's unbroken run of syncs began (a watcher's first sync
+    since it started or last failed); without it this sync begins a run. It is recorded with
+    the sync: unanswered placements count as absent only on a run old enough (`shown_absent`).
+    """
     now = clock.now()
 
     def last_polled() -> datetime | None:
@@ -149,7 +155,13 @@ async def sync_account(
         with uow_factory() as uow:
             if missing:
                 uow.orders.flag(missing, "missing", now)
-            uow.sync_state.record(broker.name, broker.account_id, now, last_polled_at=now)
+            uow.sync_state.record(
+                broker.name,
+                broker.account_id,
+                now,
+                last_polled_at=now,
+                listing_since=listing_since or now,
+            )
             uow.commit()
 
     await applier.run(record)

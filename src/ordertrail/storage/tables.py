@@ -204,6 +204,8 @@ sync_state = Table(
     Column("account_id", String(64), primary_key=True),
     Column("cursor", Text),
     Column("last_polled_at", UtcDateTime),
+    # When the run of syncs that made the last one began (see `absent_at_broker`).
+    Column("listing_since", UtcDateTime),
     Column("last_reconciled_at", UtcDateTime),
     Column("stream_state", String(16)),
     Column("last_error", Text),

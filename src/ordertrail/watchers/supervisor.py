@@ -56,7 +56,10 @@ class AccountWatcher:
         self._wake = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self._resumed_at = -RESUME_EVERY_S
-        self._listed_since: datetime | None = None  # this watcher's first committed sync
+        # When this watcher's unbroken run of syncs began: its first sync since it started or
+        # since a sync failed (a failure may mean a new broker session, whose first lists may
+        # be warm-up answers).
+        self._listing_since: datetime | None = None
         # The last committed poll's reports: an order the broker lists unchanged is not applied
         # again (see ListMemo). The reconcile endpoint and `sync --once` go without one.
         self._list_memo = ListMemo()
@@ -89,15 +92,15 @@ class AccountWatcher:
                     self.clock,
                     self.lookback,
                     memo=self._list_memo,
+                    listing_since=self._listing_since,
                 )
-                if self._listed_since is None:
-                    self._listed_since = result.timestamp
+                if self._listing_since is None:
+                    self._listing_since = result.timestamp
                 if time.monotonic() - self._resumed_at >= RESUME_EVERY_S:
-                    await self.placer.resume(
-                        self.broker.name, self.broker.account_id, listed_since=self._listed_since
-                    )
+                    await self.placer.resume(self.broker.name, self.broker.account_id)
                     self._resumed_at = time.monotonic()
             except Exception as error:  # a watcher never dies of one bad poll
+                self._listing_since = None
                 self.stats.last_error = f"{type(error).__name__}: {error}"
                 log.warning(
                     "%s/%s poll failed: %s", self.broker.name, self.broker.account_id, error
