@@ -179,6 +179,7 @@ def bootstrap(
     if engine.dialect.name == "postgresql":
         app.change_bus = PostgresChangeBus(engine)
         applier.subscribe(app.change_bus.publish)
+        applier.subscribe_changes(app.change_bus.publish_changed)
     if brokers is not None:
         for key, broker in brokers.items():
             app.add_broker(key, broker)

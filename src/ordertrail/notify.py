@@ -14,6 +14,7 @@ import psycopg
 from sqlalchemy import Engine, text
 
 from ordertrail.services.apply import ApplyResult
+from ordertrail.services.changes import Changed
 
 log = logging.getLogger(__name__)
 CHANNEL = "ordertrail_changes"
@@ -28,6 +29,7 @@ class ChangeNotice:
     trade_ids: frozenset[int] = field(default_factory=frozenset)
     alert_ids: frozenset[int] = field(default_factory=frozenset)
     fills: int = 0
+    proposal_ids: frozenset[int] = field(default_factory=frozenset)
 
     @classmethod
     def of(cls, result: ApplyResult) -> ChangeNotice:
@@ -38,22 +40,33 @@ class ChangeNotice:
             result.fills,
         )
 
+    @classmethod
+    def of_changed(cls, changed: Changed) -> ChangeNotice:
+        return cls(
+            changed.order_ids,
+            changed.trade_ids,
+            changed.alert_ids,
+            changed.fills,
+            changed.proposal_ids,
+        )
+
     @property
     def empty(self) -> bool:
-        return not (self.order_ids or self.trade_ids or self.alert_ids)
+        return not (self.order_ids or self.trade_ids or self.alert_ids or self.proposal_ids)
 
     def payloads(self) -> Iterator[str]:
         """Split into NOTIFY payloads that fit PostgreSQL's limit."""
         items = [("o", i) for i in sorted(self.order_ids)]
         items += [("t", i) for i in sorted(self.trade_ids)]
         items += [("a", i) for i in sorted(self.alert_ids)]
-        chunk: dict[str, Any] = {"o": [], "t": [], "a": [], "f": self.fills}
+        items += [("p", i) for i in sorted(self.proposal_ids)]
+        chunk: dict[str, Any] = {"o": [], "t": [], "a": [], "p": [], "f": self.fills}
         size = 40
         for kind, value in items:
             width = len(str(value)) + 1
             if size + width > _MAX_PAYLOAD:
                 yield json.dumps(chunk, separators=(",", ":"))
-                chunk = {"o": [], "t": [], "a": [], "f": 0}
+                chunk = {"o": [], "t": [], "a": [], "p": [], "f": 0}
                 size = 40
             chunk[kind].append(value)
             size += width
@@ -68,6 +81,7 @@ class ChangeNotice:
             frozenset(int(i) for i in data.get("t", ())),
             frozenset(int(i) for i in data.get("a", ())),
             int(data.get("f", 0)),
+            frozenset(int(i) for i in data.get("p", ())),
         )
 
 
@@ -79,7 +93,14 @@ class PostgresChangeBus:
 
     def publish(self, result: ApplyResult) -> None:
         """Applier listener: tell every process what this batch changed (never raises)."""
-        notice = ChangeNotice.of(result)
+        self._send(ChangeNotice.of(result))
+
+    def publish_changed(self, changed: Changed) -> None:
+        """Applier change listener: tell every process what a write beside the apply path
+        changed (an order recorded, a cancel request, a proposal); never raises."""
+        self._send(ChangeNotice.of_changed(changed))
+
+    def _send(self, notice: ChangeNotice) -> None:
         if notice.empty:
             return
         try:
@@ -90,8 +111,8 @@ class PostgresChangeBus:
                         {"channel": CHANNEL, "payload": payload},
                     )
                 connection.commit()
-        except Exception:  # the batch is committed; live pages will catch up on reload
-            log.exception("could not announce a committed batch to other processes")
+        except Exception:  # the change is committed; live pages will catch up on reload
+            log.exception("could not announce a committed change to other processes")
 
     async def listen(self, retry_s: float = 1.0) -> AsyncIterator[ChangeNotice]:
         """Yield every process's notices until cancelled, reconnecting when the link drops."""

@@ -140,3 +140,14 @@ async def test_live_events_show_each_row_exactly_as_the_api_does(
         else:
             assert data == alerts[data["id"]]
     assert [kind for kind, _ in events] == ["order", "trade", "alert", "alert"]
+
+
+def test_proposals_read_back_for_events_are_their_board_rows(
+    world: World, client: TestClient
+) -> None:
+    first, second = entry(client), entry(client, "MSFT")
+    board = {first: submit(client, first), second: client.get(f"/api/proposals/{second}").json()}
+    with world.app.engine.connect() as connection:
+        events = load_changes(connection, Changed(proposal_ids=frozenset({second, first, 10**9})))
+    assert [kind for kind, _ in events] == ["proposal", "proposal"]  # one that is gone: none
+    assert [data for _, data in events] == [board[first], board[second]]

@@ -10,11 +10,16 @@ from decimal import Decimal as D
 import pytest
 
 from ordertrail.bootstrap import bootstrap
+from ordertrail.brokers.paper import Behaviour, PaperBroker, PaperConfig
 from ordertrail.domain.instrument import Instrument
+from ordertrail.domain.proposal import ProposalKind
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.notify import ChangeNotice, PostgresChangeBus
+from ordertrail.services.changes import Changed
+from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
+from tests.conftest import _fresh_postgres
 
 
 def test_large_notices_split_into_payloads_postgres_accepts() -> None:
@@ -62,6 +67,74 @@ async def test_a_batch_applied_by_one_process_is_announced_to_another(
             raise AssertionError("no change notice arrived")
         assert notice.order_ids == frozenset(result.order_ids)
         assert notice.order_ids
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await worker.aclose()
+        await api.aclose()
+
+
+@pytest.mark.postgres
+async def test_writes_beside_the_apply_path_are_announced_to_other_processes(
+    postgres_url: str | None,
+) -> None:
+    # A submit records the order before the broker is called, and a cancel request writes
+    # its CANCEL_REQUESTED event; neither goes through the apply path. Another API process's
+    # live pages must hear of both, and of a proposal cancelled before it had an order.
+    if not postgres_url:
+        pytest.skip("no PostgreSQL server could be started (see scripts/ensure-postgres.sh)")
+    url = _fresh_postgres(postgres_url)
+    paper = PaperBroker(PaperConfig(account_id="P1", default=Behaviour.WORK))
+    worker = bootstrap(Settings(database_url=url), brokers={"paper:P1": paper})
+    api = bootstrap(Settings(database_url=url), brokers={})
+    heard: asyncio.Queue[ChangeNotice] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for notice in PostgresChangeBus(api.engine).listen():
+            heard.put_nowait(notice)
+
+    def proposal() -> int:
+        request = NewProposal(
+            kind=ProposalKind.ENTRY,
+            broker="paper",
+            account_id="P1",
+            instrument=Instrument("SPY"),
+            quantity=D(1),
+            order_type="limit",
+            limit_price=D(100),
+        )
+        return create_proposal(worker.uow(), request, worker.clock).id
+
+    async def quiet() -> list[ChangeNotice]:
+        """Every notice until none came for a while."""
+        notices = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                notices.append(await asyncio.wait_for(heard.get(), timeout=0.5))
+        return notices
+
+    listener = asyncio.create_task(listen())
+    try:
+        for _ in range(50):  # the LISTEN may not be in place yet: repeat until heard
+            worker.applier.tell(Changed(proposal_ids=frozenset({0})))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard.get(), timeout=0.2)
+                break
+        else:
+            raise AssertionError("no change notice arrived")
+        await quiet()
+        working = proposal()
+        order = await worker.placer.submit(working)
+        told = await quiet()
+        assert any(order.id in n.order_ids and working in n.proposal_ids for n in told)
+        await worker.placer.cancel(working)  # a cancel request: the broker's report decides
+        (asked,) = await quiet()
+        assert (asked.order_ids, asked.proposal_ids) == ({order.id}, {working})
+        unsent = proposal()
+        await worker.placer.cancel(unsent)
+        (cancelled,) = await quiet()
+        assert (cancelled.order_ids, cancelled.proposal_ids) == (frozenset(), {unsent})
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):

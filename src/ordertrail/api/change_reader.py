@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, Table
 
 from ordertrail.services.listings import alert_json, trade_json
 from ordertrail.services.queries import ORDER_JSON_COLUMNS, order_json
+from ordertrail.services.views import proposal_rows
 from ordertrail.storage import driver
 from ordertrail.storage.tables import alerts, orders, trades
 from ordertrail.storage.types import Codec, row_decoder
@@ -24,6 +25,8 @@ class ChangeSet(Protocol):
     def trade_ids(self) -> frozenset[int]: ...
     @property
     def alert_ids(self) -> frozenset[int]: ...
+    @property
+    def proposal_ids(self) -> frozenset[int]: ...
 
 
 Columns = tuple[str, ...] | None  # None: every column of the table
@@ -33,7 +36,8 @@ INLINE_ROWS = 32  # at most this many rows are read inside the writer's transact
 
 def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, Any]]:
     """Read what a batch touched, as (event kind, JSON) pairs: orders, then trades, then alerts
-    (one query each, straight through the driver: a stream message's read is the hot path)."""
+    (one query each, straight through the driver: a stream message's read is the hot path),
+    then proposals as the board shows them (written beside the apply path: submit, cancel)."""
     events: list[tuple[str, Any]] = []
     codec = Codec(connection.dialect.name)
     readers: tuple[tuple[frozenset[int], str, Table, Columns, Callable[[Any], Any]], ...] = (
@@ -48,12 +52,19 @@ def load_changes(connection: Connection, changed: ChangeSet) -> list[tuple[str, 
             decode = row_decoder(table, columns)
             rows = driver.rows(connection, sql, (codec.list_param(sorted(ids)),))
             events.extend((kind, render(decode(row))) for row in rows)
+    if changed.proposal_ids:
+        events.extend(("proposal", row) for row in proposal_rows(connection, changed.proposal_ids))
     return events
 
 
 def size(changed: ChangeSet) -> int:
     """How many rows a change set names."""
-    return len(changed.order_ids) + len(changed.trade_ids) + len(changed.alert_ids)
+    return (
+        len(changed.order_ids)
+        + len(changed.trade_ids)
+        + len(changed.alert_ids)
+        + len(changed.proposal_ids)
+    )
 
 
 class ChangeReader:

@@ -8,28 +8,18 @@ import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ordertrail.api.change_reader import INLINE_ROWS, ChangeReader, ChangeSet, load_changes, size
 from ordertrail.services.apply import ApplyResult
+from ordertrail.services.changes import Changed
 from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 _CLOSED = None
 Found = list[tuple[str, Any]] | ChangeSet | None  # what a transaction's read hands over
-
-
-@dataclass(frozen=True)
-class Changed:
-    """The ids one committed batch touched (what a listener hands the hub, from any thread)."""
-
-    order_ids: frozenset[int] = frozenset()
-    trade_ids: frozenset[int] = frozenset()
-    alert_ids: frozenset[int] = frozenset()
-    fills: int = 0
 
 
 def sse(kind: str, data: Any, event_id: int | None = None) -> str:
@@ -208,6 +198,7 @@ def merge(changes: list[ChangeSet]) -> ChangeSet:
         frozenset().union(*(c.order_ids for c in changes)),
         frozenset().union(*(c.trade_ids for c in changes)),
         frozenset().union(*(c.alert_ids for c in changes)),
+        proposal_ids=frozenset().union(*(c.proposal_ids for c in changes)),
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from ordertrail.clock import Clock
 from ordertrail.domain.report import OrderReport
 from ordertrail.services.apply import ApplyResult, apply_groups
+from ordertrail.services.changes import Changed, ChangeListener
 from ordertrail.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Applier:
         self._listeners: list[Listener] = []
         self._report_listeners: list[ReportsListener] = []
         self._readers: list[tuple[Reader, Delivery]] = []
+        self._change_listeners: list[ChangeListener] = []
         self._later: deque[_Apply] = deque()  # polls with slices left (writer thread only)
         self._streamed_at = -FLOWING_S
         self.totals = ApplyResult()  # counts only (`add_counts`): no ids pile up here
@@ -124,6 +126,20 @@ class Applier:
         """Call `listener` with the reports of every committed transaction (on the thread
         that committed it), never with those of a transaction that failed."""
         self._report_listeners.append(listener)
+
+    def subscribe_changes(self, listener: ChangeListener) -> None:
+        """Call `listener` with every change `tell` announces (on the telling thread)."""
+        self._change_listeners.append(listener)
+
+    def tell(self, changed: Changed) -> None:
+        """Announce a committed write made beside the apply path (an order recorded before
+        placing, a cancel request, a proposal) to live pages and other processes. Never
+        raises: the write stands, and pages catch up on their next refresh."""
+        for listener in self._change_listeners:
+            try:
+                listener(changed)
+            except Exception:
+                log.exception("a change listener failed")
 
     def subscribe_in_transaction(self, read: Reader, deliver: Delivery) -> None:
         """Call `read(uow, result)` inside every transaction once its writes are made (it sees

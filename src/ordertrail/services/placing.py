@@ -21,6 +21,7 @@ from ordertrail.domain.trade import TradeStatus
 from ordertrail.errors import BrokerError, BrokerRejected, InvalidRequest, NotFound
 from ordertrail.ports import Broker, PlaceRequest
 from ordertrail.services.applier import Applier
+from ordertrail.services.changes import Changed
 from ordertrail.storage.codec import instrument_to_json
 from ordertrail.storage.history import event_row
 from ordertrail.storage.orders import state_values
@@ -199,6 +200,7 @@ class Placer:
             order = uow.orders.get(order_id)
             uow.commit()
         assert order is not None
+        self.applier.tell(Changed(frozenset({order_id}), proposal_ids=frozenset({proposal_id})))
         return order, proposal, True
 
     async def _send(
@@ -295,6 +297,7 @@ class Placer:
                     raise InvalidRequest(f"proposal {proposal_id} is {proposal.status.value}")
                 uow.proposals.set_status(proposal_id, ProposalStatus.CANCELLED, now)
                 uow.commit()
+                self.applier.tell(Changed(proposal_ids=frozenset({proposal_id})))
                 return None
             if order.state.status.terminal:
                 raise InvalidRequest(
@@ -330,6 +333,8 @@ class Placer:
                 uow.history.append_events([event_row(order.id, order.event_seq + 1, asked, now)])
                 uow.orders.save_state(replace(order, event_seq=order.event_seq + 1), at=now)
             uow.commit()
+        if order.state.broker_order_id is not None:  # its CANCEL_REQUESTED, on every page
+            self.applier.tell(Changed(frozenset({order.id}), proposal_ids=frozenset({proposal_id})))
         if order.state.broker_order_id is None:
             self.applier.apply_now([_withdrawn(order)])
             return self._get(order.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -100,6 +101,15 @@ def proposal_row(connection: Connection, proposal_id: int) -> dict[str, Any] | N
     """One proposal as a board row, or None."""
     row = connection.execute(_board_query().where(proposals.c.id == proposal_id)).first()
     return board_row(row) if row is not None else None
+
+
+def proposal_rows(connection: Connection, proposal_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Proposals as board rows, by id (one query; those that do not exist are left out)."""
+    wanted = sorted(set(proposal_ids))
+    if not wanted:
+        return []
+    query = _board_query().where(proposals.c.id.in_(wanted)).order_by(proposals.c.id)
+    return [board_row(row) for row in connection.execute(query)]
 
 
 def board_row(row: Any) -> dict[str, Any]:

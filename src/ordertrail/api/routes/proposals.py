@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from ordertrail.api.bodies import ProposalCreate
-from ordertrail.api.deps import AppDep, ConnectionDep, HubDep, IdPath
-from ordertrail.api.events import Changed, EventHub
+from ordertrail.api.deps import AppDep, ConnectionDep, IdPath
 from ordertrail.api.schemas import ProposalAndOrderPublic
 from ordertrail.bootstrap import App
 from ordertrail.domain.proposal import ProposalKind
 from ordertrail.errors import InvalidRequest, NotFound
+from ordertrail.services.changes import Changed
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.services.views import proposal_row
 
@@ -20,11 +20,11 @@ router = APIRouter(prefix="/api/proposals", tags=["proposals"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProposalAndOrderPublic)
-async def create(body: ProposalCreate, app: AppDep, hub: HubDep) -> dict[str, Any]:
+async def create(body: ProposalCreate, app: AppDep) -> dict[str, Any]:
     """Create a proposal (status NEW); submit it to place its order."""
     request = await app.applier.run(lambda: _request(app, body))
     proposal = await app.applier.run(lambda: create_proposal(app.uow(), request, app.clock))
-    return await _announce(app, hub, proposal.id)
+    return await _announce(app, proposal.id)
 
 
 @router.get("/{proposal_id}", response_model=ProposalAndOrderPublic)
@@ -37,24 +37,23 @@ def read(proposal_id: IdPath, connection: ConnectionDep) -> dict[str, Any]:
 
 
 @router.post("/{proposal_id}/submit", response_model=ProposalAndOrderPublic)
-async def submit(proposal_id: IdPath, app: AppDep, hub: HubDep) -> dict[str, Any]:
+async def submit(proposal_id: IdPath, app: AppDep) -> dict[str, Any]:
     """Record the order, then place it at the broker; submitting twice never places twice."""
     await app.placer.submit(proposal_id)
-    return await _announce(app, hub, proposal_id)
+    return await _announce(app, proposal_id)
 
 
 @router.post("/{proposal_id}/cancel", response_model=ProposalAndOrderPublic)
-async def cancel(proposal_id: IdPath, app: AppDep, hub: HubDep) -> dict[str, Any]:
+async def cancel(proposal_id: IdPath, app: AppDep) -> dict[str, Any]:
     """Withdraw an unsent proposal, or ask the broker to cancel its order (its report decides)."""
-    order = await app.placer.cancel(proposal_id)
-    if order is not None:  # its CANCEL_REQUESTED event, on an open order page too
-        hub.notify(Changed(order_ids=frozenset({order.id})))
-    return await _announce(app, hub, proposal_id)
+    await app.placer.cancel(proposal_id)
+    return await _announce(app, proposal_id)
 
 
-async def _announce(app: App, hub: EventHub, proposal_id: int) -> dict[str, Any]:
+async def _announce(app: App, proposal_id: int) -> dict[str, Any]:
+    """The proposal's board row; every process's live pages are told it changed."""
     row = await app.applier.run(lambda: _row(app, proposal_id))
-    hub.publish("proposal", row)
+    app.applier.tell(Changed(proposal_ids=frozenset({proposal_id})))
     return row
 
 
