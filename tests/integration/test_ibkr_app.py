@@ -357,3 +357,47 @@ async def test_a_new_sessions_empty_first_list_gets_no_lost_placement_sent_twice
         ours = [o for o in gateway.book.orders.values() if o.order_ref == order.client_order_id]
     assert len(ours) == 1, f"placed {len(ours)} times"
     assert row.broker_order_id == str(ours[0].order_id)
+
+
+async def test_an_order_the_broker_lost_is_looked_up_once_a_minute_and_not_polled_fast(
+    gateway: FakeIbkrGateway, database_url: str
+) -> None:
+    # After an IBKR session reset an earlier session's order leaves the list, and looking it
+    # up answers 503 for good. It stays as it was (never assumed cancelled), flagged missing,
+    # but it must not keep the account on fast polls with a lookup at every one: ten times
+    # a second, that alone would spend the gateway's pacing.
+    clock = FakeClock()
+    config = IbkrConfig(
+        account_id=ACCOUNT,
+        base_url=gateway.base_url,
+        orders_min_interval_s=0.0,
+        retry_backoff_s=0.01,
+    )
+    app = bootstrap(
+        Settings(database_url=database_url),
+        clock=clock,
+        brokers={KEY: IbkrBroker(config, clock=clock)},
+    )
+    watcher = app.watchers[KEY]
+    try:
+        made = gateway.create_order(symbol="AAPL", quantity=10, price="190")
+        gateway.fill(made, 4, "190")
+        first = await watcher.reconcile()
+        assert first is not None and first.working == 0  # adopted by this sync
+        gateway.new_session()
+        lost = await watcher.reconcile()
+        assert lost is not None and lost.missing and lost.working == 0
+        lookups = gateway.calls["order_status"]
+        for _ in range(59):
+            clock.advance(1)
+            again = await watcher.reconcile()
+            assert again is not None and again.working == 0 and not again.missing
+        assert gateway.calls["order_status"] == lookups
+        clock.advance(1)
+        minute = await watcher.reconcile()
+        assert minute is not None and minute.missing == lost.missing
+        assert gateway.calls["order_status"] == lookups + 1
+        row = _order(app, broker_order_id=str(made))
+        assert row["status"] == "PARTIAL" and "missing" in row["flags"]  # type: ignore[operator]
+    finally:
+        await app.aclose()

@@ -21,6 +21,48 @@ log = logging.getLogger(__name__)
 SINCE_SLACK = timedelta(seconds=60)
 
 
+MISSING_RECHECK = timedelta(seconds=60)  # how often an order the broker lost is looked up
+
+
+class MissingOrders:
+    """The working orders a watcher's syncs found neither listed nor known to the broker's
+    lookup, with when each was last looked up.
+
+    Such an order is looked up again once a `MISSING_RECHECK`, not at every poll, and does
+    not count as working: the list cannot show it, so polling it fast finds nothing, and
+    after an IBKR session reset an earlier session's order is never known again (503) — it
+    would otherwise keep the account on fast polls, each with a lookup, for good. It is never
+    assumed cancelled: the lookups go on, and any report of it (listed, looked up, streamed)
+    puts it back among the working.
+    """
+
+    def __init__(self, recheck: timedelta = MISSING_RECHECK) -> None:
+        self.recheck = recheck
+        self._looked_up: dict[int, datetime] = {}
+
+    def __contains__(self, order_id: int) -> bool:
+        return order_id in self._looked_up
+
+    def due(self, order_id: int, now: datetime) -> bool:
+        """Tell whether an order absent from the list is to be looked up now."""
+        last = self._looked_up.get(order_id)
+        return last is None or not last <= now < last + self.recheck
+
+    def lost(self, order_id: int, now: datetime) -> None:
+        """The broker's lookup did not know the order either."""
+        self._looked_up[order_id] = now
+
+    def found(self, order_ids: Iterable[int]) -> None:
+        """These orders were listed or looked up: not missing (any more)."""
+        for order_id in order_ids:
+            self._looked_up.pop(order_id, None)
+
+    def keep_only(self, working: Iterable[int]) -> None:
+        """Forget orders no longer working (a report ended them)."""
+        still = set(working)
+        self._looked_up = {k: v for k, v in self._looked_up.items() if k in still}
+
+
 @dataclass(frozen=True)
 class SyncResult:
     """What one sync saw and changed (the reconcile endpoint's answer)."""
@@ -30,7 +72,7 @@ class SyncResult:
     timestamp: datetime
     applied: ApplyResult
     missing: tuple[int, ...] = ()
-    working: int = 0  # orders of the account working before this sync
+    working: int = 0  # orders of the account working before this sync, less those missing
     unchanged: int = 0  # listed reports not applied: the very ones the last sync committed
 
 
@@ -106,6 +148,7 @@ async def sync_account(
     lookback: timedelta = timedelta(days=2),
     memo: ListMemo | None = None,
     listing_since: datetime | None = None,
+    lost: MissingOrders | None = None,
 ) -> SyncResult:
     """Poll one account and apply what it shows; an order absent from the list is looked up,
     never assumed cancelled. With a `memo`, listed reports the last committed sync already
@@ -114,6 +157,9 @@ async def sync_account(
     The list reaches back to the last sync that committed (see `list_since`), so a broker
     whose older orders cost a heavier call (Tradier's `filter=all`) makes it only after a
     gap: the first sync ever, one after downtime, the first after midnight.
+
+    With `lost` (a watcher's), orders the broker lost are looked up once a recheck period,
+    not at every sync, and do not count as working (see `MissingOrders`).
 
     `listing_since` is when the caller's unbroken run of syncs began (a watcher's first sync
     since it started or last failed); without it this sync begins a run. It is recorded with
@@ -138,15 +184,22 @@ async def sync_account(
             return uow.orders.working(broker.name, broker.account_id)
 
     missing: list[int] = []
+    lost = lost if lost is not None else MissingOrders()
     open_orders = await applier.run(working)
+    lost.keep_only(order_id for order_id, _ in open_orders)
     for order_id, broker_id in open_orders:
         if broker_id is None or broker_id in listed:
+            lost.found([order_id])
             continue
+        if not lost.due(order_id, now):
+            continue  # lost at its last lookup, less than a recheck period ago
         found = await broker.get_order(broker_id)
         if found is None:
             missing.append(order_id)
+            lost.lost(order_id, now)
         else:
             reports.append(found)
+            lost.found([order_id])
     result = await applier.apply(reports)
     if memo is not None:
         memo.replace(listed_reports)
@@ -180,6 +233,6 @@ async def sync_account(
         timestamp=now,
         applied=result,
         missing=tuple(missing),
-        working=len(open_orders),
+        working=sum(1 for order_id, _ in open_orders if order_id not in lost),
         unchanged=unchanged,
     )

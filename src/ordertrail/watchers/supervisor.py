@@ -16,7 +16,7 @@ from ordertrail.ports import Broker, StreamBatch, StreamConnected
 from ordertrail.services.applier import Applier
 from ordertrail.services.apply import ApplyResult
 from ordertrail.services.placing import Placer
-from ordertrail.services.sync import ListMemo, SyncResult, sync_account
+from ordertrail.services.sync import ListMemo, MissingOrders, SyncResult, sync_account
 from ordertrail.storage.uow import UnitOfWork
 from ordertrail.watchers.stats import AccountStats
 
@@ -63,6 +63,7 @@ class AccountWatcher:
         # The last committed poll's reports: an order the broker lists unchanged is not applied
         # again (see ListMemo). The reconcile endpoint and `sync --once` go without one.
         self._list_memo = ListMemo()
+        self._lost = MissingOrders()  # orders the broker lost: looked up once a minute
 
     async def run(self) -> None:
         """Reconcile, resume interrupted placements, then stream and poll until cancelled."""
@@ -92,6 +93,7 @@ class AccountWatcher:
                     self.clock,
                     self.lookback,
                     memo=self._list_memo,
+                    lost=self._lost,
                     listing_since=self._listing_since,
                 )
                 if self._listing_since is None:
