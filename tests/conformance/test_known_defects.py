@@ -12,7 +12,7 @@ from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.report import OrderReport
 from ordertrail.domain.status import OrderStatus
 from ordertrail.ports import StreamBatch
-from tests.conformance.harness import Harness, IbkrHarness, TradierHarness
+from tests.conformance.harness import Harness, IbkrHarness, TradierHarness, TwsHarness
 from tests.conformance.world import World
 from tests.fakes.tradier import Fault
 from tests.support.eventually import eventually
@@ -43,13 +43,16 @@ async def test_ibkr_unreadable_place_answer_is_an_unknown_outcome(world: World) 
     await world.converged(timeout=3)
 
 
-@pytest.mark.parametrize("harness", ["tradier", "ibkr"], indirect=True)
+@pytest.mark.parametrize("harness", ["tradier", "ibkr", "tws"], indirect=True)
 async def test_a_placement_that_never_reached_the_broker_is_not_left_pending(
     world: World,
 ) -> None:
     harness = world.harness
     if isinstance(harness, TradierHarness):
         harness.fake.set_limits(window_s=0.2, trading=0)
+    elif isinstance(harness, TwsHarness):  # TWS is down: the order message never leaves
+        harness.tws.drop()
+        harness.tws.refuse_connections = True
     else:
         assert isinstance(harness, IbkrHarness)
         harness.gateway.fail_next(8, 503, "/iserver/secdef")
@@ -58,6 +61,8 @@ async def test_a_placement_that_never_reached_the_broker_is_not_left_pending(
     assert world.row(placed)["status"] == "REJECTED"  # over at once, with the reason
     if isinstance(harness, TradierHarness):
         harness.fake.set_limits(window_s=0.2, trading=10**6)
+    if isinstance(harness, TwsHarness):
+        harness.tws.refuse_connections = False
     await world.watcher.reconcile()
     await world.app.placer.resume(harness.name, harness.account_id, grace_s=0)
     await world.watcher.reconcile()

@@ -68,7 +68,12 @@ class TwsBroker:
 
     async def place(self, request: PlaceRequest) -> PlaceResult:
         """Place with `orderRef` = our client order id and wait for TWS's `permId`."""
-        await self._ensure_connected()
+        try:
+            await self._ensure_connected()
+        except BrokerUnavailable as error:  # no order message was sent: nothing placed
+            raise BrokerUnavailable(
+                f"{error}; nothing was sent", broker=BROKER, nothing_placed=True
+            ) from error
         trade = self.ib.placeOrder(_contract(request.instrument, self.config), self._order(request))
         changed = asyncio.Event()
 
