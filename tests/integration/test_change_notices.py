@@ -8,7 +8,9 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
+from sqlalchemy import select
 
+from ordertrail.api.app import create_app
 from ordertrail.bootstrap import bootstrap
 from ordertrail.brokers.paper import Behaviour, PaperBroker, PaperConfig
 from ordertrail.domain.instrument import Instrument
@@ -19,6 +21,8 @@ from ordertrail.notify import ChangeNotice, PostgresChangeBus
 from ordertrail.services.changes import Changed
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
+from ordertrail.storage.tables import alerts
+from tests.api.support import ALERTS, TestClient
 from tests.conftest import _fresh_postgres
 
 
@@ -135,6 +139,13 @@ async def test_writes_beside_the_apply_path_are_announced_to_other_processes(
         await worker.placer.cancel(unsent)
         (cancelled,) = await quiet()
         assert (cancelled.order_ids, cancelled.proposal_ids) == (frozenset(), {unsent})
+        with TestClient(create_app(worker, run_watchers=False)) as client:
+            answer = client.post("/api/alerts/import", json=ALERTS)
+        assert answer.status_code == 200, answer.text
+        (imported,) = await quiet()
+        with worker.engine.connect() as connection:
+            stored = set(connection.execute(select(alerts.c.id)).scalars())
+        assert imported.alert_ids == stored and len(stored) == 2
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -285,16 +285,18 @@ def trace(order: str) -> None:
 def alerts_import(file: Path, source: Annotated[str | None, typer.Option()] = None) -> None:
     """Import an alerter's file (or several alerters' in one file keyed by name)."""
     from ordertrail.services.alerts_io import import_alerts
+    from ordertrail.services.changes import Changed
 
     app = _app(brokers={})
     try:
         document = json.loads(file.read_text())
-        counts = import_alerts(app.uow(), document, app.clock, source)
+        imported = import_alerts(app.uow(), document, app.clock, source)
     except RecursionError:
         _fail(f"{file}: nested too deeply to be an alerts file")
     except (OSError, ValueError, OrdertrailError) as error:
         _fail(f"{file}: {error}")
-    for name, count in counts.items():
+    app.applier.tell(Changed(alert_ids=imported.alert_ids))  # running servers' pages (PostgreSQL)
+    for name, count in imported.counts.items():
         out.print(f"{name}: {count} alerts")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,10 +27,18 @@ def is_single_alerter(document: Mapping[str, Any]) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Imported:
+    """What an import stored: how many alerts each alerter had, and the alerts' ids."""
+
+    counts: dict[str, int]
+    alert_ids: frozenset[int]
+
+
 def import_alerts(
     uow: UnitOfWork, document: Mapping[str, Any], clock: Clock, source: str | None = None
-) -> dict[str, int]:
-    """Store alerts from an alerter's file; return how many each alerter had."""
+) -> Imported:
+    """Store alerts from an alerter's file; say how many each alerter had, and which."""
     if not isinstance(document, Mapping):
         raise InvalidRequest("an alerts file is a JSON object keyed by symbol or by alerter")
     if source is not None or is_single_alerter(document):
@@ -40,16 +49,17 @@ def import_alerts(
         by_source = document
     now = clock.now()
     counts: dict[str, int] = {}
+    ids: set[int] = set()
     with uow:
         for name, entries in by_source.items():
             if not isinstance(entries, Mapping):
                 raise InvalidRequest(f"alerter {name!r}: expected an object keyed by symbol")
             for key, entry in entries.items():
                 alert = parse_alert(name, key, entry)
-                uow.alerts.upsert(alert, entry.get("last_order_update"), now)
+                ids.add(uow.alerts.upsert(alert, entry.get("last_order_update"), now))
             counts[name] = len(entries)
         uow.commit()
-    return counts
+    return Imported(counts, frozenset(ids))
 
 
 def parse_alert(source: str, key: str, entry: Any) -> Alert:

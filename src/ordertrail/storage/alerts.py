@@ -106,8 +106,8 @@ class AlertRepository:
         query = select(alerts).where(alerts.c.symbol.in_(sorted(s.upper() for s in symbols)))
         return [alert_from_row(row) for row in self._c.execute(query)]
 
-    def upsert(self, alert: Alert, last_order_update: Any, at: datetime) -> bool:
-        """Insert or replace one alerter's entry; return True when it was new."""
+    def upsert(self, alert: Alert, last_order_update: Any, at: datetime) -> int:
+        """Insert or replace one alerter's entry; return its id."""
         values = {
             "symbol": alert.symbol.upper(),
             "open": alert.open,
@@ -123,12 +123,14 @@ class AlertRepository:
             select(alerts.c.id).where(alerts.c.source == alert.source, alerts.c.key == alert.key)
         ).scalar()
         if existing is None:
-            self._c.execute(
+            made = self._c.execute(
                 insert(alerts).values(source=alert.source, key=alert.key, created_at=at, **values)
             )
-            return True
+            key = made.inserted_primary_key
+            assert key is not None
+            return int(key[0])
         self._c.execute(update(alerts).where(alerts.c.id == existing).values(**values))
-        return False
+        return int(existing)
 
     def mark_order_update(
         self, alert_id: int, update_json: Mapping[str, Any], at: datetime

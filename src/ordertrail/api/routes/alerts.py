@@ -13,6 +13,7 @@ from ordertrail.api.deps import AppDep, ConnectionDep, Filter, HubDep
 from ordertrail.api.schemas import AlertsImported, AlertsPublic
 from ordertrail.errors import InvalidRequest
 from ordertrail.services.alerts_io import export_alerts, import_alerts, is_single_alerter
+from ordertrail.services.changes import Changed
 from ordertrail.services.listings import list_alerts
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -55,9 +56,10 @@ async def import_document(
 ) -> dict[str, Any]:
     """Import one alerter's file (name it with `source`) or several keyed by alerter name."""
     check_document(document, source)
-    counts = await app.applier.run(lambda: import_alerts(app.uow(), document, app.clock, source))
-    hub.publish("alerts", {"imported": counts})
-    return {"imported": counts}
+    imported = await app.applier.run(lambda: import_alerts(app.uow(), document, app.clock, source))
+    app.applier.tell(Changed(alert_ids=imported.alert_ids))  # every process's Alerts pages
+    hub.publish("alerts", {"imported": imported.counts})
+    return {"imported": imported.counts}
 
 
 @router.get("/export")
