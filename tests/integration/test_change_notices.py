@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal as D
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from ordertrail.api.app import create_app
-from ordertrail.bootstrap import bootstrap
+from ordertrail.bootstrap import App, bootstrap
 from ordertrail.brokers.paper import Behaviour, PaperBroker, PaperConfig
 from ordertrail.domain.instrument import Instrument
 from ordertrail.domain.proposal import ProposalKind
@@ -35,6 +36,24 @@ def test_large_notices_split_into_payloads_postgres_accepts() -> None:
     assert frozenset().union(*(p.trade_ids for p in parts)) == {1}
 
 
+@contextlib.asynccontextmanager
+async def _heard(app: App) -> AsyncIterator[asyncio.Queue[ChangeNotice]]:
+    """Every change notice `app`'s process hears, while the block runs."""
+    heard: asyncio.Queue[ChangeNotice] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for notice in PostgresChangeBus(app.engine).listen():
+            heard.put_nowait(notice)
+
+    listener = asyncio.create_task(listen())
+    try:
+        yield heard
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
 @pytest.mark.postgres
 async def test_a_batch_applied_by_one_process_is_announced_to_another(
     postgres_url: str | None,
@@ -44,13 +63,6 @@ async def test_a_batch_applied_by_one_process_is_announced_to_another(
     worker = bootstrap(Settings(database_url=postgres_url), brokers={})
     api = bootstrap(Settings(database_url=postgres_url), brokers={})
     assert worker.change_bus is not None  # bootstrap publishes on PostgreSQL
-    heard: asyncio.Queue[ChangeNotice] = asyncio.Queue()
-
-    async def listen() -> None:
-        async for notice in PostgresChangeBus(api.engine).listen():
-            heard.put_nowait(notice)
-
-    listener = asyncio.create_task(listen())
     try:
         report = OrderReport(
             broker="paper",
@@ -60,21 +72,20 @@ async def test_a_batch_applied_by_one_process_is_announced_to_another(
             instrument=Instrument("SPY"),
             quantity=D(1),
         )
-        for _ in range(50):  # the LISTEN may not be in place yet: repeat until heard
-            result = await worker.applier.apply([report])
-            try:
-                notice = await asyncio.wait_for(heard.get(), timeout=0.2)
-                break
-            except TimeoutError:
-                report = replace(report, broker_order_id=str(int(report.broker_order_id or 0) + 1))
-        else:
-            raise AssertionError("no change notice arrived")
+        async with _heard(api) as heard:
+            for _ in range(50):  # the LISTEN may not be in place yet: repeat until heard
+                result = await worker.applier.apply([report])
+                try:
+                    notice = await asyncio.wait_for(heard.get(), timeout=0.2)
+                    break
+                except TimeoutError:
+                    number = int(report.broker_order_id or 0) + 1
+                    report = replace(report, broker_order_id=str(number))
+            else:
+                raise AssertionError("no change notice arrived")
         assert notice.order_ids == frozenset(result.order_ids)
         assert notice.order_ids
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
         await worker.aclose()
         await api.aclose()
 
@@ -92,11 +103,6 @@ async def test_writes_beside_the_apply_path_are_announced_to_other_processes(
     paper = PaperBroker(PaperConfig(account_id="P1", default=Behaviour.WORK))
     worker = bootstrap(Settings(database_url=url), brokers={"paper:P1": paper})
     api = bootstrap(Settings(database_url=url), brokers={})
-    heard: asyncio.Queue[ChangeNotice] = asyncio.Queue()
-
-    async def listen() -> None:
-        async for notice in PostgresChangeBus(api.engine).listen():
-            heard.put_nowait(notice)
 
     def proposal() -> int:
         request = NewProposal(
@@ -110,7 +116,7 @@ async def test_writes_beside_the_apply_path_are_announced_to_other_processes(
         )
         return create_proposal(worker.uow(), request, worker.clock).id
 
-    async def quiet() -> list[ChangeNotice]:
+    async def quiet(heard: asyncio.Queue[ChangeNotice]) -> list[ChangeNotice]:
         """Every notice until none came for a while."""
         notices = []
         with contextlib.suppress(TimeoutError):
@@ -118,37 +124,34 @@ async def test_writes_beside_the_apply_path_are_announced_to_other_processes(
                 notices.append(await asyncio.wait_for(heard.get(), timeout=0.5))
         return notices
 
-    listener = asyncio.create_task(listen())
     try:
-        for _ in range(50):  # the LISTEN may not be in place yet: repeat until heard
-            worker.applier.tell(Changed(proposal_ids=frozenset({0})))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(heard.get(), timeout=0.2)
-                break
-        else:
-            raise AssertionError("no change notice arrived")
-        await quiet()
-        working = proposal()
-        order = await worker.placer.submit(working)
-        told = await quiet()
-        assert any(order.id in n.order_ids and working in n.proposal_ids for n in told)
-        await worker.placer.cancel(working)  # a cancel request: the broker's report decides
-        (asked,) = await quiet()
-        assert (asked.order_ids, asked.proposal_ids) == ({order.id}, {working})
-        unsent = proposal()
-        await worker.placer.cancel(unsent)
-        (cancelled,) = await quiet()
-        assert (cancelled.order_ids, cancelled.proposal_ids) == (frozenset(), {unsent})
-        with TestClient(create_app(worker, run_watchers=False)) as client:
-            answer = client.post("/api/alerts/import", json=ALERTS)
-        assert answer.status_code == 200, answer.text
-        (imported,) = await quiet()
+        async with _heard(api) as heard:
+            for _ in range(50):  # the LISTEN may not be in place yet: repeat until heard
+                worker.applier.tell(Changed(proposal_ids=frozenset({0})))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(heard.get(), timeout=0.2)
+                    break
+            else:
+                raise AssertionError("no change notice arrived")
+            await quiet(heard)
+            working = proposal()
+            order = await worker.placer.submit(working)
+            told = await quiet(heard)
+            assert any(order.id in n.order_ids and working in n.proposal_ids for n in told)
+            await worker.placer.cancel(working)  # a cancel request: the broker's report decides
+            (asked,) = await quiet(heard)
+            assert (asked.order_ids, asked.proposal_ids) == ({order.id}, {working})
+            unsent = proposal()
+            await worker.placer.cancel(unsent)
+            (cancelled,) = await quiet(heard)
+            assert (cancelled.order_ids, cancelled.proposal_ids) == (frozenset(), {unsent})
+            with TestClient(create_app(worker, run_watchers=False)) as client:
+                answer = client.post("/api/alerts/import", json=ALERTS)
+            assert answer.status_code == 200, answer.text
+            (imported,) = await quiet(heard)
         with worker.engine.connect() as connection:
             stored = set(connection.execute(select(alerts.c.id)).scalars())
         assert imported.alert_ids == stored and len(stored) == 2
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
         await worker.aclose()
         await api.aclose()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -354,6 +356,20 @@ async def test_cancelling_a_resend_whose_answer_was_lost_waits_for_the_broker_to
     assert fake.order(int(str(row["broker_order_id"]))).status == "canceled"
 
 
+@contextlib.asynccontextmanager
+async def _clocked(
+    database_url: str, clock: FakeClock, **config: Any
+) -> AsyncIterator[tuple[App, FakeTradier]]:
+    """An app and its own fake Tradier, both on `clock` (config fields overridden)."""
+    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
+        broker = TradierBroker(replace(_config(fake), **config), clock=clock)
+        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
+        try:
+            yield app, fake
+        finally:
+            await app.aclose()
+
+
 async def _unanswered(app: App, fake: FakeTradier) -> int:
     """Submit an ENTRY whose send times out with nothing placed; return its proposal id."""
     fake.inject(Fault.GATEWAY_TIMEOUT, times=1, method="POST", path="/orders")
@@ -375,23 +391,18 @@ async def test_a_new_watchers_first_sync_never_makes_an_unanswered_order_withdra
     # never came. Its list may be a broker's warm-up answer, so a cancel must not withdraw
     # the order yet (the broker may hold it); a sync a doubt period into its run may.
     clock = FakeClock()
-    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
-        broker = TradierBroker(_config(fake), clock=clock)
-        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
-        try:
-            proposal_id = await _unanswered(app, fake)
-            clock.advance(61)
-            await _reconcile(app)  # the watcher's run begins
-            with pytest.raises(InvalidRequest, match="has not answered"):
-                await app.placer.cancel(proposal_id)
-            clock.advance(60)
-            await _reconcile(app)  # the same run, a doubt period on
+    async with _clocked(database_url, clock) as (app, fake):
+        proposal_id = await _unanswered(app, fake)
+        clock.advance(61)
+        await _reconcile(app)  # the watcher's run begins
+        with pytest.raises(InvalidRequest, match="has not answered"):
             await app.placer.cancel(proposal_id)
-            (row,) = _rows(app)
-            assert (row["placement"], row["status"]) == ("withdrawn", "CANCELLED")
-            assert len(fake.requests_to("POST", "/orders")) == 1
-        finally:
-            await app.aclose()
+        clock.advance(60)
+        await _reconcile(app)  # the same run, a doubt period on
+        await app.placer.cancel(proposal_id)
+        (row,) = _rows(app)
+        assert (row["placement"], row["status"]) == ("withdrawn", "CANCELLED")
+        assert len(fake.requests_to("POST", "/orders")) == 1
 
 
 async def test_a_failed_sync_begins_a_new_run_before_an_unanswered_order_counts_as_absent(
@@ -401,26 +412,21 @@ async def test_a_failed_sync_begins_a_new_run_before_an_unanswered_order_counts_
     # answers), the watcher's next sync begins a new run: neither cancel nor resume trusts
     # its list until a doubt period into that run.
     clock = FakeClock()
-    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
-        broker = TradierBroker(_config(fake), clock=clock)
-        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
-        try:
-            proposal_id = await _unanswered(app, fake)
-            await _reconcile(app)
-            clock.advance(50)
-            fake.inject(Fault.SERVER_ERROR, times=4, method="GET", path="/orders")  # and retries
-            assert await app.watchers[KEY].reconcile() is None
-            clock.advance(20)  # 70 s after the send and after the first run began
-            await _reconcile(app)
-            with pytest.raises(InvalidRequest, match="has not answered"):
-                await app.placer.cancel(proposal_id)
-            assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 0
-            clock.advance(60)
-            await _reconcile(app)
-            assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 1
-            assert len(fake.requests_to("POST", "/orders")) == 2
-        finally:
-            await app.aclose()
+    async with _clocked(database_url, clock) as (app, fake):
+        proposal_id = await _unanswered(app, fake)
+        await _reconcile(app)
+        clock.advance(50)
+        fake.inject(Fault.SERVER_ERROR, times=4, method="GET", path="/orders")  # and retries
+        assert await app.watchers[KEY].reconcile() is None
+        clock.advance(20)  # 70 s after the send and after the first run began
+        await _reconcile(app)
+        with pytest.raises(InvalidRequest, match="has not answered"):
+            await app.placer.cancel(proposal_id)
+        assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 0
+        clock.advance(60)
+        await _reconcile(app)
+        assert await app.placer.resume("tradier", ACCOUNT, grace_s=0) == 1
+        assert len(fake.requests_to("POST", "/orders")) == 2
 
 
 async def test_only_the_first_sync_after_midnight_new_york_time_backfills(
@@ -429,18 +435,13 @@ async def test_only_the_first_sync_after_midnight_new_york_time_backfills(
     # Each sync reaches back a minute before the last one: in the first minute after
     # midnight, that is yesterday for every poll, but one backfill serves them all.
     clock = FakeClock(datetime(2026, 1, 6, 4, 59, 0, tzinfo=UTC))  # 23:59:00 in New York
-    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
+    async with _clocked(database_url, clock, fill_data_deadline_s=0) as (app, fake):
         fake.set_limits(standard=10**6)  # 180 polls in three minutes of the fake's clock
-        broker = TradierBroker(replace(_config(fake), fill_data_deadline_s=0), clock=clock)
-        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
-        try:
-            fake.create_order("AAPL", type="limit", price="10", quantity=5)
-            assert await app.watchers[KEY].reconcile() is not None  # the first sync ever
-            for _ in range(180):  # a poll a second, 23:59:01 to 00:02:00
-                clock.advance(1)
-                assert await app.watchers[KEY].reconcile() is not None
-        finally:
-            await app.aclose()
+        fake.create_order("AAPL", type="limit", price="10", quantity=5)
+        assert await app.watchers[KEY].reconcile() is not None  # the first sync ever
+        for _ in range(180):  # a poll a second, 23:59:01 to 00:02:00
+            clock.advance(1)
+            assert await app.watchers[KEY].reconcile() is not None
         filters = _listing_filters(fake)
     assert filters[:2] == ["all", None]
     assert filters[2:].count("all") == 1, f"{filters[2:].count('all')} polls used filter=all"
