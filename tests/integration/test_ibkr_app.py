@@ -22,6 +22,7 @@ from ordertrail.brokers.ibkr import IbkrBroker, IbkrConfig
 from ordertrail.clock import FakeClock
 from ordertrail.domain.instrument import Instrument, option_instrument
 from ordertrail.domain.proposal import ProposalKind
+from ordertrail.errors import InvalidRequest
 from ordertrail.services.alerts_io import export_alerts, import_alerts
 from ordertrail.services.proposals import NewProposal, create_proposal
 from ordertrail.settings import Settings
@@ -401,3 +402,73 @@ async def test_an_order_the_broker_lost_is_looked_up_once_a_minute_and_not_polle
         assert row["status"] == "PARTIAL" and "missing" in row["flags"]  # type: ignore[operator]
     finally:
         await app.aclose()
+
+
+async def test_a_watcher_started_again_begins_a_new_run_before_a_warm_up_list_shows_absence(
+    database_url: str,
+) -> None:
+    # The fleet stops a watcher (its lease handed back, lost, or the lease connection died)
+    # and later runs the same AccountWatcher again (a takeover back, a regained lease). Its
+    # syncs were not unbroken: a new gateway session may have begun meanwhile, whose first
+    # list is a warm-up answer (BROKERS 2.2). That list must not show an unanswered placement
+    # absent: resume (which the watcher calls after that first sync when its last resume is
+    # over 30 s old) would send it twice, and a cancel would withdraw locally an order the
+    # gateway holds.
+    clock, lossy = FakeClock(datetime.now(UTC)), LossyTransport()
+    async with (
+        FakeIbkrGateway(account_id=ACCOUNT) as gateway,
+        httpx.AsyncClient(transport=lossy) as client,
+    ):
+        config = IbkrConfig(
+            account_id=ACCOUNT,
+            base_url=gateway.base_url,
+            orders_min_interval_s=0,
+            ws_enabled=False,
+        )
+        app = bootstrap(
+            Settings(database_url=database_url),
+            clock=clock,
+            brokers={KEY: IbkrBroker(config, http=client, clock=clock)},
+        )
+        watcher = app.watchers[KEY]
+
+        async def watch_once() -> None:
+            polled = clock.now()
+            task = asyncio.create_task(watcher.run())  # what Fleet._watch does
+            try:
+                await eventually(lambda: watcher.stats.last_polled_at == polled, timeout=10)
+            finally:
+                task.cancel()  # what Fleet._release / _stop_all do
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        try:
+            await watch_once()  # this worker watches, then hands the account back
+            clock.advance(600)  # another worker watches it meanwhile
+            proposal = create_proposal(
+                app.uow(),
+                NewProposal(
+                    kind=ProposalKind.ENTRY,
+                    broker="ibkr",
+                    account_id=ACCOUNT,
+                    quantity=D(10),
+                    instrument=Instrument("AAPL", contract_id="265598"),
+                    order_type="limit",
+                    limit_price=D(10),
+                ),
+                clock,
+            )
+            lossy.lose_next("POST", f"/iserver/account/{ACCOUNT}/orders")
+            order = await app.placer.submit(proposal.id)  # at the gateway, answer lost
+            assert order.state.broker_order_id is None
+            clock.advance(120)
+            gateway.set(empty_first_orders_call=True)  # a new session's first list
+            gateway.warm_up_again()
+            await watch_once()  # the account comes back to this worker: a warm-up list
+            assert await app.placer.resume("ibkr", ACCOUNT) == 0
+            with pytest.raises(InvalidRequest, match="has not answered"):
+                await app.placer.cancel(proposal.id)
+        finally:
+            await app.aclose()
+        ours = [o for o in gateway.book.orders.values() if o.order_ref == order.client_order_id]
+        assert len(ours) == 1 and ours[0].working

@@ -445,3 +445,38 @@ async def test_only_the_first_sync_after_midnight_new_york_time_backfills(
         filters = _listing_filters(fake)
     assert filters[:2] == ["all", None]
     assert filters[2:].count("all") == 1, f"{filters[2:].count('all')} polls used filter=all"
+
+
+async def test_an_order_held_back_by_the_trading_quota_is_not_sent_twice(
+    database_url: str,
+) -> None:
+    # The trading quota is spent: the POST of a placement marked `sending` waits in the
+    # adapter for the next window (up to `max_quota_wait_s`, and again per quota retry),
+    # so it leaves a minute or more after the mark. Meanwhile the watcher's syncs do not
+    # list it -- it has not been sent yet -- and a sync a doubt period after the mark
+    # must not show it absent: resume would send it once more, and both POSTs arrive.
+    clock = FakeClock(datetime.now(UTC))  # the fake's quota windows run on real time
+    racing: list[App] = []
+
+    async def sleep(delay: float) -> None:
+        clock.advance(delay + 1)
+        if racing:  # the first wait, in the quota: what the watcher does meanwhile
+            app = racing.pop()
+            fake.set_limits(trading=10**6)
+            await _reconcile(app)
+            await app.placer.resume("tradier", ACCOUNT, grace_s=0)
+
+    async with FakeTradier(token=TOKEN, accounts=(ACCOUNT,), clock=clock.now) as fake:
+        broker = TradierBroker(_config(fake), clock=clock, sleep=sleep)
+        app = bootstrap(Settings(database_url=database_url), clock=clock, brokers={KEY: broker})
+        try:
+            await _reconcile(app)  # the watcher's run begins
+            fake.set_limits(window_s=60, trading=1)
+            await app.placer.submit(_entry(app))  # spends the minute's trading quota
+            held = _entry(app)
+            racing.append(app)
+            order = await app.placer.submit(held)  # waits for the quota: see `sleep`
+            assert order.client_order_id is not None
+            assert len(fake.orders_with_tag(order.client_order_id)) == 1
+        finally:
+            await app.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from ordertrail.ports import PlaceRequest, PlaceResult, StreamItem
 from ordertrail.services.sync import SINCE_SLACK, ListMemo, SyncResult, sync_account
 from ordertrail.settings import Settings
 from ordertrail.storage.tables import fills, orders
+from tests.support.eventually import eventually
 
 
 class FakeBroker:
@@ -232,3 +235,54 @@ async def test_a_sync_reaches_back_to_the_last_one_read_from_the_memo_or_the_dat
         first_at - SINCE_SLACK,
         first_at + timedelta(seconds=5) - SINCE_SLACK,
     ]
+
+
+async def test_an_order_the_broker_lost_is_working_again_once_the_stream_reports_it(
+    database_url: str, clock: FakeClock
+) -> None:
+    # `MissingOrders`: "any report of it (listed, looked up, streamed) puts it back among
+    # the working". A streamed report proves the broker knows the order again; if the stream
+    # then misses its fill (BROKERS 4.1), the next poll's lookup must find it, not one a
+    # minute after the last failed lookup, and the account must be on fast polls meanwhile.
+    class StreamingBroker(FakeBroker):
+        def __init__(self) -> None:
+            super().__init__()
+            self.queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+
+        def stream(self) -> AsyncIterator[StreamItem] | None:
+            async def session() -> AsyncIterator[StreamItem]:
+                while True:
+                    yield await self.queue.get()
+
+            return session()
+
+    broker = StreamingBroker()
+    settings = Settings(
+        database_url=database_url, poll_interval_active=3600, poll_interval_idle=3600
+    )
+    app = bootstrap(settings, clock=clock, brokers={"paper:M1": broker})
+    watcher = app.watchers["paper:M1"]
+    running = asyncio.create_task(watcher.run())
+    try:
+        kept, gone = _report("1"), _report("2")
+        broker.listing = [kept, gone]
+        await eventually(lambda: watcher.stats.last_polled_at == clock.now())
+        broker.listing, broker.lookups = [kept], {"2": None}
+        clock.advance(1)
+        lost = await watcher.reconcile()
+        assert lost is not None and lost.missing == (_row(app, "2")["id"],)
+        streamed = replace(_report("2", OrderStatus.PARTIAL, filled=4), source="stream")
+        broker.queue.put_nowait(streamed)
+        await eventually(lambda: _row(app, "2")["status"] == "PARTIAL")
+        broker.lookups = {"2": _report("2", OrderStatus.FILLED, filled=10)}
+        clock.advance(1)
+        again = await watcher.reconcile()
+        assert again is not None and again.working == 2  # both working: fast polls
+        assert broker.looked_up == ["2", "2"]
+        assert _row(app, "2")["status"] == "FILLED"
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        app.applier.close()
+        app.engine.dispose()

@@ -67,6 +67,8 @@ class AccountWatcher:
 
     async def run(self) -> None:
         """Reconcile, resume interrupted placements, then stream and poll until cancelled."""
+        # A watcher run again (its lease regained) did not sync meanwhile: a new run begins.
+        self._listing_since = None
         self.stats.running = True
         try:
             await asyncio.gather(self._poll_loop(), self._stream_loop())
@@ -186,7 +188,10 @@ class AccountWatcher:
 
     def _applied(self, applying: asyncio.Future[ApplyResult]) -> None:
         """A stream apply finished: if it failed, reconcile now rather than at the next poll."""
-        if applying.cancelled() or applying.exception() is None:
+        if applying.cancelled():
+            return
+        if applying.exception() is None:  # orders it reported are known again: working
+            self._lost.found(applying.result().order_ids)
             return
         error = applying.exception()
         self.stats.last_error = f"stream apply: {type(error).__name__}: {error}"
