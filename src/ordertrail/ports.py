@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +26,9 @@ class PlaceRequest:
     stop_price: Decimal | None = None
     duration: str = "day"
     legs: tuple[ProposalLeg, ...] = ()
+    # Awaited by the adapter right before the request leaves (after any wait for a quota):
+    # it raises when the order may no longer be sent (resent or withdrawn meanwhile).
+    ready: Callable[[], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -223,9 +223,20 @@ class Placer:
         if not await self.applier.run(lambda: self._mark(order.id, mark, only_from=expected)):
             log.info("order %s was withdrawn or settled before it was sent: not sent", order.id)
             return await self.applier.run(lambda: self._get(order.id))
+
+        async def ready() -> None:
+            # The request leaves now (an adapter may have waited for a quota since the mark):
+            # stamp the send again, unless a resume or a cancel took the order meanwhile.
+            if not await self.applier.run(lambda: self._mark(order.id, mark, only_from=mark)):
+                raise _Superseded
+
+        request = replace(request, ready=ready)
         report: OrderReport
         try:
             result = await broker.place(request)
+        except _Superseded:
+            log.info("order %s was resent or withdrawn while it waited to be sent", order.id)
+            return await self.applier.run(lambda: self._get(order.id))
         except BrokerError as failure:
             if not (isinstance(failure, BrokerRejected) or failure.nothing_placed):
                 log.warning(
@@ -339,6 +350,10 @@ class Placer:
             self.applier.apply_now([_withdrawn(order)])
             return self._get(order.id)
         return order
+
+
+class _Superseded(Exception):
+    """An order waiting to be sent was resent or withdrawn meanwhile: this send is off."""
 
 
 def _check_exit(uow: UnitOfWork, proposal: Proposal, besides: int | None = None) -> None:

@@ -123,7 +123,7 @@ class IbkrBroker:
                 nothing_placed=True,
             ) from error
         ticket = build_ticket(request, conid)
-        answer = await run_chain(self.http, self.config, [ticket])
+        answer = await run_chain(self.http, self.config, [ticket], ready=request.ready)
         assert answer.order_id is not None
         self._refs[answer.order_id] = request.client_order_id
         status, flags = canonical_status(answer.order_status, None, None)

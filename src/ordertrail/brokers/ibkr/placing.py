@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -126,7 +126,10 @@ def classify(body: Any) -> PlaceAnswer:
 
 
 async def run_chain(
-    http: IbkrHttp, config: IbkrConfig, tickets: list[dict[str, Any]]
+    http: IbkrHttp,
+    config: IbkrConfig,
+    tickets: list[dict[str, Any]],
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> PlaceAnswer:
     """Place and answer every question by policy, holding the account meanwhile.
 
@@ -134,6 +137,8 @@ async def run_chain(
     the answer cannot be read (the order may be at the broker).
     """
     async with http.exclusive():
+        if ready is not None:  # the ticket leaves now, whatever waits came before
+            await ready()
         answer = classify(await http.place_orders(config.account_id, tickets))
         for _ in range(config.max_questions):
             if answer.kind == "placed":

@@ -68,7 +68,7 @@ class TradierBroker:
 
     async def place(self, request: PlaceRequest) -> PlaceResult:
         """Place an order tagged with our client order id and read it back once."""
-        payload = await self._api.place_order(place_form(request))
+        payload = await self._api.place_order(place_form(request), ready=request.ready)
         order_id = parse_place_answer(payload)
         try:
             report = await self._read(order_id, "place")

@@ -57,10 +57,13 @@ class TradierHttp:
         path = f"{self._account_path}/orders/{quote(order_id, safe='')}"
         return await self._call("GET", path, params={"includeTags": "true"}, retry=True)
 
-    async def place_order(self, form: Mapping[str, str]) -> Any:
-        """POST an order form (never repeated on an unknown outcome)."""
+    async def place_order(
+        self, form: Mapping[str, str], ready: Callable[[], Awaitable[None]] | None = None
+    ) -> Any:
+        """POST an order form (never repeated on an unknown outcome); `ready` is awaited
+        right before each attempt leaves, after any wait for the trading quota."""
         path = f"{self._account_path}/orders"
-        return await self._call("POST", path, form=form, retry=False, bucket=TRADING)
+        return await self._call("POST", path, form=form, retry=False, bucket=TRADING, ready=ready)
 
     async def cancel_order(self, order_id: str) -> Any:
         """DELETE an order: Tradier takes the request; the order's later state says the rest."""
@@ -80,12 +83,15 @@ class TradierHttp:
         form: Mapping[str, str] | None = None,
         retry: bool,
         bucket: str = STANDARD,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> Any:
         label = f"{method} {path}"
         failures = 0
         quota_hits = 0
         while True:
             await self._wait_for_quota(bucket)
+            if ready is not None:
+                await ready()
             try:
                 return await self._once(method, path, params, form, bucket)
             except RateLimited as error:

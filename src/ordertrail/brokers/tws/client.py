@@ -74,7 +74,10 @@ class TwsBroker:
             raise BrokerUnavailable(
                 f"{error}; nothing was sent", broker=BROKER, nothing_placed=True
             ) from error
-        trade = self.ib.placeOrder(_contract(request.instrument, self.config), self._order(request))
+        contract, order = _contract(request.instrument, self.config), self._order(request)
+        if request.ready is not None:  # the order message leaves now
+            await request.ready()
+        trade = self.ib.placeOrder(contract, order)
         changed = asyncio.Event()
 
         def wake(*_: Any) -> None:
