@@ -48,7 +48,7 @@ def create_app(
     bus = getattr(app, "change_bus", None)
     if bus is None:
         app.applier.subscribe_in_transaction(hub.read_in_transaction, hub.deliver)
-        app.applier.subscribe_changes(hub.notify)
+        app.applier.subscribe_changes(hub.told)
     app.applier.subscribe(metrics.on_batch)
 
     @contextlib.asynccontextmanager

@@ -77,6 +77,30 @@ class EventHub:
         except Exception:  # a delivery must not break a committed apply
             log.exception("live events: could not hand a batch over")
 
+    def told(self, changed: ChangeSet) -> None:
+        """Applier change listener (this process's writes beside the apply path, on SQLite):
+        read at once on the telling thread (the writer, right after its commit) and handed
+        over as `deliver` hands a batch read in its transaction, so clients get events in
+        commit order; a read queued for later could send an order's PENDING after the PLACED
+        a later batch committed. Never reads on an event loop; never raises."""
+        if self._loop is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:  # told on a loop: read later, off it
+            self.notify(changed)
+            return
+        found: Found = changed
+        if size(changed) <= INLINE_ROWS:
+            try:
+                with self.engine.connect() as connection:
+                    found = load_changes(connection, changed)
+            except Exception:  # read it later instead
+                log.exception("live events: could not read a change at once")
+        self.deliver(found)
+
     def notify(self, changed: ChangeSet) -> None:
         """Queue a change from any thread (a no-op until started or after closing)."""
         loop, queue = self._loop, self._changes

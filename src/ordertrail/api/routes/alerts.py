@@ -56,10 +56,17 @@ async def import_document(
 ) -> dict[str, Any]:
     """Import one alerter's file (name it with `source`) or several keyed by alerter name."""
     check_document(document, source)
-    imported = await app.applier.run(lambda: import_alerts(app.uow(), document, app.clock, source))
-    app.applier.tell(Changed(alert_ids=imported.alert_ids))  # every process's Alerts pages
-    hub.publish("alerts", {"imported": imported.counts})
-    return {"imported": imported.counts}
+
+    def stored() -> dict[str, int]:
+        imported = import_alerts(app.uow(), document, app.clock, source)
+        # Every process's Alerts pages, told on the writer thread (NOTIFY on PostgreSQL must
+        # not hold up the event loop).
+        app.applier.tell(Changed(alert_ids=imported.alert_ids))
+        return imported.counts
+
+    counts = await app.applier.run(stored)
+    hub.publish("alerts", {"imported": counts})
+    return {"imported": counts}
 
 
 @router.get("/export")

@@ -51,10 +51,15 @@ async def cancel(proposal_id: IdPath, app: AppDep) -> dict[str, Any]:
 
 
 async def _announce(app: App, proposal_id: int) -> dict[str, Any]:
-    """The proposal's board row; every process's live pages are told it changed."""
-    row = await app.applier.run(lambda: _row(app, proposal_id))
-    app.applier.tell(Changed(proposal_ids=frozenset({proposal_id})))
-    return row
+    """The proposal's board row; every process's live pages are told it changed (on the
+    writer thread, as the Placer and the apply path tell: NOTIFY must not hold up the loop)."""
+
+    def read_and_tell() -> dict[str, Any]:
+        row = _row(app, proposal_id)
+        app.applier.tell(Changed(proposal_ids=frozenset({proposal_id})))
+        return row
+
+    return await app.applier.run(read_and_tell)
 
 
 def _row(app: App, proposal_id: int) -> dict[str, Any]:
