@@ -67,8 +67,10 @@ class AccountWatcher:
 
     async def run(self) -> None:
         """Reconcile, resume interrupted placements, then stream and poll until cancelled."""
-        # A watcher run again (its lease regained) did not sync meanwhile: a new run begins.
+        # A watcher run again (its lease regained) did not sync meanwhile: a new run begins,
+        # and its first sync resumes what a dead process left unsent.
         self._listing_since = None
+        self._resumed_at = -RESUME_EVERY_S
         self.stats.running = True
         try:
             await asyncio.gather(self._poll_loop(), self._stream_loop())
