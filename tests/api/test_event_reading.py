@@ -106,7 +106,9 @@ async def test_live_events_show_each_row_exactly_as_the_api_does(
     client: TestClient, world: World
 ) -> None:
     client.post("/api/alerts/import", json=ALERTS)
-    order = submit(client, entry(client, "TSLA", "4", limit_price="2.50"))["order"]
+    order = submit(client, entry(client, "TSLA", "4", order_type="limit", limit_price="2.50"))[
+        "order"
+    ]
     fill = OrderReport(
         broker="paper",
         account_id=ACCOUNT,

@@ -123,3 +123,29 @@ def test_an_unusable_account_stored_earlier_is_left_out_and_said(
     finally:
         app.applier.close()
         app.engine.dispose()
+
+
+def test_a_limit_price_a_single_order_cannot_have_is_refused(client: TestClient) -> None:
+    # A buy at a limit of -2 was placed and filled at -1.995; a market order kept a price it
+    # would never use. A spread (legs) may be priced at a credit: its price may be below 0.
+    for price in ("-2", "0"):
+        body = {"kind": "ENTRY", "instrument": {"symbol": "TSLA"}, "quantity": "5"}
+        answer = client.post(
+            "/api/proposals", json=body | {"order_type": "limit", "limit_price": price}
+        )
+        assert answer.status_code == 422 and "is not above 0" in answer.json()["detail"]
+    market = {
+        "kind": "ENTRY",
+        "instrument": {"symbol": "TSLA"},
+        "quantity": "5",
+        "limit_price": "2",
+    }
+    answer = client.post("/api/proposals", json=market)
+    assert answer.status_code == 422 and "a market order takes no limit_price" in answer.text
+    legs = [
+        {"option_symbol": "SPY270115C00500000", "side": "buy_to_open", "quantity": 1},
+        {"option_symbol": "SPY270115C00510000", "side": "sell_to_open", "quantity": 1},
+    ]
+    spread = {"kind": "ENTRY", "instrument": {"symbol": "SPY"}, "quantity": "1", "legs": legs}
+    credit = spread | {"order_type": "limit", "limit_price": "-1.25"}
+    assert client.post("/api/proposals", json=credit).status_code == 201

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ordertrail.clock import Clock
+from ordertrail.domain.events import normalise
 from ordertrail.domain.instrument import Instrument, SecType, parse_occ
 from ordertrail.domain.proposal import Proposal, ProposalKind, ProposalLeg, ProposalStatus
 from ordertrail.domain.trade import ORDER_ACTIONS, Direction, TradeStatus
@@ -51,6 +52,15 @@ def create_proposal(uow: UnitOfWork, request: NewProposal, clock: Clock) -> Prop
             )
     if request.order_type != "market" and request.limit_price is None:
         raise InvalidRequest(f"a {request.order_type} order needs limit_price")
+    if request.order_type == "market" and request.limit_price is not None:
+        raise InvalidRequest(
+            "a market order takes no limit_price: make it a limit order, or leave the price out"
+        )
+    if request.limit_price is not None and request.limit_price <= 0 and not request.legs:
+        raise InvalidRequest(
+            f"limit_price {normalise(request.limit_price)} is not above 0; only an order with "
+            "legs (a spread) may be priced at 0 or as a credit (below 0)"
+        )
     with uow:
         entry = request.kind is ProposalKind.ENTRY
         proposal = _entry(request) if entry else _exit(uow, request)
