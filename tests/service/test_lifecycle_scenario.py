@@ -121,7 +121,8 @@ async def test_entry_partial_fill_exit_closes_trade_with_pnl_and_replays_change_
     snap = _snapshot(ot)
     assert snap["orders"][0][1:3] == ("FILLED", D(4))
     trade_id = snap["orders"][0][4]
-    assert snap["trades"][0][0:3] == ("OPEN", D(4), D("2.405"))
+    # 2 at 2.40 and 2 at 2.39: a limit buy never fills above its limit
+    assert snap["trades"][0][0:3] == ("OPEN", D(4), D("2.395"))
 
     exit_ = create_proposal(
         ot.uow(),
@@ -141,7 +142,7 @@ async def test_entry_partial_fill_exit_closes_trade_with_pnl_and_replays_change_
     final = _snapshot(ot)
     status, quantity, entry_price, exit_price, pnl = final["trades"][0]
     assert status == "CLOSED" and exit_price == D("3.005")
-    assert pnl == (exit_price - entry_price) * quantity * 100 == D(240)
+    assert pnl == (exit_price - entry_price) * quantity * 100 == D(244)
     assert final["proposals"] == [("FILLED",), ("FILLED",)]
 
     exported = export_alerts(ot.uow())

@@ -33,6 +33,7 @@ class _PaperOrder:
     cancel_requested: bool = False
     updated_at: datetime | None = None
     history: list[str] = field(default_factory=list)
+    limited: bool = False  # a limit order: `price` is its limit
 
 
 class PaperBroker:
@@ -137,7 +138,13 @@ class PaperBroker:
         return True
 
     def _fill(self, order: _PaperOrder, quantity: Decimal) -> None:
-        price = order.price + Decimal("0.01") * (order.filled > 0)
+        # Later fills move by a cent: a limit order's toward the better side of its limit (a
+        # buy never fills above it, a sell never below), a market order's up.
+        tick = Decimal("0.01") * (order.filled > 0)
+        if order.limited and not order.side.lower().startswith("sell"):
+            price = max(order.price - tick, Decimal("0.01"))
+        else:
+            price = order.price + tick
         order.filled += quantity
         order.cost += quantity * price
         order.status = OrderStatus.FILLED if order.filled >= order.quantity else OrderStatus.PARTIAL
@@ -160,6 +167,7 @@ class PaperBroker:
             side=side,
             quantity=quantity,
             price=limit or default,
+            limited=limit is not None,
             behaviour=behaviour,
             updated_at=self._clock.now(),
         )
