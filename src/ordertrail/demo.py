@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import shutil
 import tempfile
 from decimal import Decimal
 from functools import partial
@@ -86,20 +87,29 @@ def build_demo_app(database_url: str) -> tuple[App, PaperBroker]:
 
 
 async def drive(app: App, paper: PaperBroker, step_s: float = 1.5) -> None:
-    """Submit the sample proposals, move the paper broker, exit trades once they open, and
-    start a fresh round every so often, so the pages keep moving."""
+    """Submit the sample proposals, move the paper broker, exit the demo's own trades once
+    they open (never one a user opened), and start a fresh round every so often, so the pages
+    keep moving."""
     exited: set[int] = set()
+    mine: set[int] = set()  # the ENTRY proposals the demo made
     for round_number in itertools.count():
         try:
-            await _round(app, paper, step_s, exited, external=bool(round_number % 2))
+            await _round(app, paper, step_s, exited, mine, external=bool(round_number % 2))
         except OrdertrailError as error:  # a demo keeps going; say what went wrong
             log.warning("demo round %s: %s", round_number, error)
 
 
 async def _round(
-    app: App, paper: PaperBroker, step_s: float, exited: set[int], *, external: bool
+    app: App,
+    paper: PaperBroker,
+    step_s: float,
+    exited: set[int],
+    mine: set[int],
+    *,
+    external: bool,
 ) -> None:
     ids = [await app.applier.run(partial(_entry, app, *item)) for item in ROUND]
+    mine.update(ids)
     for proposal_id in ids:
         await app.placer.submit(proposal_id)
         await asyncio.sleep(step_s)
@@ -112,15 +122,21 @@ async def _round(
         paper.advance()
         if tick == 3:
             await app.placer.cancel(ids[2])
-        for trade_id in await app.applier.run(partial(_open_trades, app)) - exited:
+        for trade_id in await app.applier.run(partial(_open_trades, app, mine)) - exited:
             exited.add(trade_id)
-            request = NewProposal(
-                kind=ProposalKind.EXIT, broker="paper", account_id=ACCOUNT, linked_trade_id=trade_id
-            )
-            proposal = await app.applier.run(
-                partial(create_proposal, app.uow(), request, app.clock)
-            )
-            await app.placer.submit(proposal.id)
+            await _exit(app, trade_id)
+
+
+async def _exit(app: App, trade_id: int) -> None:
+    """Exit one of the demo's trades; a user may have exited it first (then nothing)."""
+    request = NewProposal(
+        kind=ProposalKind.EXIT, broker="paper", account_id=ACCOUNT, linked_trade_id=trade_id
+    )
+    try:
+        proposal = await app.applier.run(partial(create_proposal, app.uow(), request, app.clock))
+        await app.placer.submit(proposal.id)
+    except OrdertrailError as error:
+        log.info("demo: trade %s not exited: %s", trade_id, error)
 
 
 def _entry(app: App, instrument: Instrument, quantity: int, limit: str | None) -> int:
@@ -136,7 +152,8 @@ def _entry(app: App, instrument: Instrument, quantity: int, limit: str | None) -
     return create_proposal(app.uow(), request, app.clock).id
 
 
-def _open_trades(app: App) -> set[int]:
+def _open_trades(app: App, mine: set[int]) -> set[int]:
+    """The OPEN trades of the demo's ENTRY proposals (`mine`) whose entry has filled."""
     from sqlalchemy import select
 
     from ordertrail.storage.tables import orders, trades
@@ -150,7 +167,9 @@ def _open_trades(app: App) -> set[int]:
             r.trade_id
             for r in c.execute(
                 select(orders.c.trade_id).where(
-                    orders.c.side == "ENTRY", orders.c.status == "FILLED"
+                    orders.c.side == "ENTRY",
+                    orders.c.status == "FILLED",
+                    orders.c.proposal_id.in_(sorted(mine)),
                 )
             )
         }
@@ -172,5 +191,8 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, step_s: float = 1.5) -> 
         f"  debug http://{shown}:{port}/debug/orders · API http://{shown}:{port}/docs", flush=True
     )
     print(f"  database {folder / 'demo.db'} · Ctrl-C to stop", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the demo's database is temporary

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,5 +88,19 @@ def test_demo_opens_on_the_board_with_orders_moving_through_their_lifecycles() -
         )
         exits = httpx.get(url + "/api/proposals-and-orders?kind=EXIT").json()["data"]
         assert exits, "no trade was exited"
+        # A trade the user opens is the user's to exit: the demo exits only its own.
+        body = {"kind": "ENTRY", "instrument": {"symbol": "AAPL"}, "quantity": "1"}
+        mine = httpx.post(url + "/api/proposals", json=body).json()["id"]
+        httpx.post(f"{url}/api/proposals/{mine}/submit").raise_for_status()
+
+        def trade() -> Any:
+            return (httpx.get(f"{url}/api/proposals/{mine}").json()["trade"] or {}).get("id")
+
+        eventually_sync(trade, timeout=30, interval=0.2, message="the user's trade never opened")
+        time.sleep(2)  # twenty demo steps
+        exits = httpx.get(url + "/api/proposals-and-orders?kind=EXIT&limit=200").json()["data"]
+        assert trade() not in {row["linkedTradeId"] for row in exits}
     stdout, _ = process.communicate()
     assert "(Proposals & Orders)" in stdout
+    database = Path(stdout.split("database ", 1)[1].split(" ", 1)[0])
+    assert database.name == "demo.db" and not database.parent.exists()  # the demo cleans up
