@@ -140,3 +140,18 @@ def test_the_pages_fit_a_phone_screen(browser: Any, site: Site) -> None:
             assert width <= 390, f"{path} is {width}px wide on a 390px screen"
     finally:
         context.close()
+
+
+def test_no_page_asks_for_anything_that_fails_or_logs_an_error(page: Any, site: Site) -> None:
+    # Every request a page makes answers (no 404 for a favicon on every page), and nothing is
+    # logged as an error in the console.
+    failed: list[str] = []
+    page.on("console", lambda m: failed.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    leaving = "/api/events"  # the live stream, aborted as each page is left: not a failure
+    page.on("requestfailed", lambda r: None if leaving in r.url else failed.append(r.url))
+    order = site.orders["aapl"]
+    for path in ("/", "/debug/orders", f"/orders/{order['id']}", "/alerts", "/trades", "/status"):
+        page.goto(site.url + path)
+        page.wait_for_load_state("networkidle")
+    assert failed == []
