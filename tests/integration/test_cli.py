@@ -205,3 +205,14 @@ def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
     result = run(f"sqlite:///{tmp_path}/cli.db", "demo", ORDERTRAIL_POLL_INTERVAL_IDLE="abc")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "ORDERTRAIL_POLL_INTERVAL_IDLE" in result.stderr and "abc" not in result.stderr
+
+
+def test_a_command_says_which_migrations_ran_and_nothing_else_of_them(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/cli.db"
+    first = run(db, "orders", "list")
+    assert first.returncode == 0, first.stderr
+    assert "Running upgrade" in first.stderr  # a new database: its migrations are named
+    again = run(db, "orders", "list")
+    assert again.returncode == 0, again.stderr
+    assert "Context impl" not in again.stderr and "Will assume" not in again.stderr
+    assert "Running upgrade" not in again.stderr

@@ -370,12 +370,20 @@ def accounts_remove(broker: str, account_id: str) -> None:
     out.print(f"{broker}:{account_id} removed")
 
 
+def _migrations_run(record: logging.LogRecord) -> bool:
+    """Keep Alembic's lines about migrations run, not its every-start preamble."""
+    return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
 def main() -> None:
     """Run the CLI; an error no command foresaw is one line on stderr (exit 2), not a
     traceback (set ORDERTRAIL_TRACEBACK=1 to see it)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic names its dialect and DDL mode at every start; only a migration that runs says
+    # anything worth reading ("Running upgrade ...").
+    logging.getLogger("alembic.runtime.migration").addFilter(_migrations_run)
     try:
         cli(standalone_mode=True)
     except Exception as error:
